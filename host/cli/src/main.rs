@@ -1,0 +1,53 @@
+//! `lem`: train, evaluate and compare language models with the LEK method.
+//!
+//! This binary only parses arguments and wires the library crates together;
+//! each subcommand lives in its own file under `commands/`.
+
+mod commands;
+mod resolve;
+mod table;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "lem",
+    version,
+    about = "Fine-tune with the LEK method and measure what it gained and lost"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Score recorded responses with a benchmark's scorer plugins.
+    Score(commands::score::Args),
+    /// Work with plugins.
+    #[command(subcommand)]
+    Plugin(commands::plugin::Command),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LEM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Score(args) => commands::score::run(args),
+        Command::Plugin(cmd) => commands::plugin::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

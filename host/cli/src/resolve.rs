@@ -1,0 +1,48 @@
+//! Finding benchmarks and plugins by name or path.
+
+use anyhow::{Context, Result, bail};
+use lem_core::BenchmarkManifest;
+use lem_plugin_host::PluginSource;
+use std::path::{Path, PathBuf};
+
+/// A benchmark by shipped name (`gsm8k`) or manifest path.
+pub fn benchmark(reference: &str) -> Result<BenchmarkManifest> {
+    let path = Path::new(reference);
+    if path.is_file() {
+        return Ok(BenchmarkManifest::load(path)?);
+    }
+    if let Some(text) = lem_bundled::manifest(reference) {
+        let origin = PathBuf::from(format!("bundled:benchmarks/{reference}.toml"));
+        return Ok(BenchmarkManifest::parse(
+            text,
+            &origin,
+            Path::new(lem_bundled::BENCHMARKS_DIR),
+        )?);
+    }
+    let known: Vec<_> = lem_bundled::manifest_names().collect();
+    bail!(
+        "unknown benchmark `{reference}`: not a manifest file, nor one of the shipped benchmarks ({})",
+        known.join(", ")
+    )
+}
+
+/// A plugin by shipped name (`gsm8k`) or path to a `.wasm` (relative paths
+/// are tried against `base_dir`, then the current directory).
+pub fn plugin(reference: &str, base_dir: &Path) -> Result<PluginSource> {
+    if let Some(bytes) = lem_bundled::plugin(reference) {
+        return Ok(PluginSource::from_bytes(
+            format!("bundled:{reference}"),
+            bytes,
+        ));
+    }
+    let candidates = [base_dir.join(reference), PathBuf::from(reference)];
+    if let Some(path) = candidates.iter().find(|p| p.is_file()) {
+        return PluginSource::from_file(path)
+            .with_context(|| format!("loading plugin `{reference}`"));
+    }
+    let known: Vec<_> = lem_bundled::plugin_names().collect();
+    bail!(
+        "unknown plugin `{reference}`: not a shipped plugin ({}) and no such file",
+        known.join(", ")
+    )
+}

@@ -1,0 +1,277 @@
+//! Benchmark manifests (`benchmarks/NAME.toml`): where a benchmark's data is,
+//! how its prompts are made, how they are generated and which plugins score them.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// A benchmark manifest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BenchmarkManifest {
+    /// The benchmark's name, as response records carry it.
+    pub name: String,
+    /// One line for people.
+    #[serde(default)]
+    pub description: String,
+    /// The data file.
+    #[serde(default)]
+    pub data: DataSpec,
+    /// How a record becomes chat messages.
+    #[serde(default)]
+    pub prompt: PromptSpec,
+    /// Generation settings.
+    #[serde(default)]
+    pub generation: GenerationSpec,
+    /// The scorer plugins, in order.
+    #[serde(default)]
+    pub scorers: Vec<PluginRef>,
+    /// The directory relative paths are resolved against (the manifest's own).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// Where the data file is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// Path of the JSONL data, relative to the manifest.
+    pub path: Option<PathBuf>,
+    /// Pinned SHA-256 of the data file.
+    pub sha256: Option<String>,
+    /// The record field holding the item id.
+    #[serde(default = "default_id_field")]
+    pub id_field: String,
+}
+
+impl Default for DataSpec {
+    fn default() -> Self {
+        DataSpec {
+            path: None,
+            sha256: None,
+            id_field: default_id_field(),
+        }
+    }
+}
+
+fn default_id_field() -> String {
+    "id".into()
+}
+
+/// How prompts are made.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptSpec {
+    /// The benchmark plugin (bundled name or path to a `.wasm`).
+    #[serde(default = "default_prompt_plugin")]
+    pub plugin: String,
+    /// Pinned SHA-256 of the benchmark plugin.
+    pub sha256: Option<String>,
+    /// The record field holding the prompt text.
+    #[serde(default = "default_prompt_field")]
+    pub field: String,
+    /// System text.
+    pub system: Option<String>,
+    /// Put the system text in the user turn, before the prompt.
+    #[serde(default)]
+    pub system_in_user_turn: bool,
+}
+
+impl Default for PromptSpec {
+    fn default() -> Self {
+        PromptSpec {
+            plugin: default_prompt_plugin(),
+            sha256: None,
+            field: default_prompt_field(),
+            system: None,
+            system_in_user_turn: false,
+        }
+    }
+}
+
+fn default_prompt_plugin() -> String {
+    "template".into()
+}
+fn default_prompt_field() -> String {
+    "question".into()
+}
+
+/// Generation settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationSpec {
+    /// Maximum new tokens.
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u32,
+    /// Sampling temperature.
+    #[serde(default = "default_temperature")]
+    pub temperature: f32,
+}
+
+impl Default for GenerationSpec {
+    fn default() -> Self {
+        GenerationSpec {
+            max_tokens: default_max_tokens(),
+            temperature: default_temperature(),
+        }
+    }
+}
+
+fn default_max_tokens() -> u32 {
+    256
+}
+fn default_temperature() -> f32 {
+    0.3
+}
+
+/// A reference to a plugin: a bundled name or a path, optionally pinned,
+/// with its limits and grants.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginRef {
+    /// Bundled name (`gsm8k`) or path to a `.wasm`, relative to the manifest.
+    pub plugin: String,
+    /// Pinned SHA-256: a plugin with another digest is refused before it runs.
+    pub sha256: Option<String>,
+    /// Per-call bounds (defaults when absent).
+    #[serde(default)]
+    pub limits: crate::policy::Limits,
+    /// Ambient capabilities (none when absent).
+    #[serde(default)]
+    pub grants: crate::policy::Grants,
+}
+
+impl PluginRef {
+    /// The policy the host enforces for this plugin.
+    pub fn policy(&self) -> crate::policy::Policy {
+        crate::policy::Policy {
+            limits: self.limits.clone(),
+            grants: self.grants.clone(),
+            sha256: self.sha256.clone(),
+        }
+    }
+}
+
+/// Why a manifest could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Could not read the file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The manifest.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Not a valid manifest.
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        /// The manifest.
+        path: PathBuf,
+        /// 1-based line of the problem.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl BenchmarkManifest {
+    /// Reads a manifest file.
+    pub fn load(path: &Path) -> Result<Self, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::parse(&text, path, &base)
+    }
+
+    /// Parses manifest text; `origin` names it in errors and `base_dir`
+    /// anchors its relative paths.
+    pub fn parse(text: &str, origin: &Path, base_dir: &Path) -> Result<Self, ManifestError> {
+        let invalid = |line, message| ManifestError::Invalid {
+            path: origin.to_owned(),
+            line,
+            message,
+        };
+        let mut manifest: BenchmarkManifest = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(1, |s| line_of(text, s.start));
+            invalid(line, e.message().to_string())
+        })?;
+        for (key, pin) in [
+            ("data.sha256", &manifest.data.sha256),
+            ("prompt.sha256", &manifest.prompt.sha256),
+        ]
+        .into_iter()
+        .chain(
+            manifest
+                .scorers
+                .iter()
+                .map(|s| ("scorers.sha256", &s.sha256)),
+        ) {
+            if let Some(pin) = pin
+                && !crate::hash::is_sha256_hex(pin)
+            {
+                let line = text.find(pin.as_str()).map_or(1, |at| line_of(text, at));
+                return Err(invalid(
+                    line,
+                    format!("`{key}` must be 64 hex digits, found `{pin}`"),
+                ));
+            }
+        }
+        manifest.base_dir = base_dir.to_owned();
+        Ok(manifest)
+    }
+
+    /// The data file, resolved against the manifest's directory.
+    pub fn data_path(&self) -> Option<PathBuf> {
+        self.data.path.as_ref().map(|p| self.base_dir.join(p))
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_manifest() {
+        let text = r#"
+name = "gsm8k"
+[data]
+path = "data/gsm8k.jsonl"
+[prompt]
+field = "question"
+system = "Solve it."
+system_in_user_turn = true
+[generation]
+max_tokens = 512
+[[scorers]]
+plugin = "gsm8k"
+"#;
+        let m = BenchmarkManifest::parse(text, Path::new("b/gsm8k.toml"), Path::new("b")).unwrap();
+        assert_eq!(m.name, "gsm8k");
+        assert_eq!(m.generation.max_tokens, 512);
+        assert_eq!(m.generation.temperature, 0.3);
+        assert_eq!(m.scorers[0].plugin, "gsm8k");
+        assert_eq!(m.data_path().unwrap(), Path::new("b/data/gsm8k.jsonl"));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let text = "name = \"x\"\n[generation]\nmax_tokens = \"many\"\n";
+        let err = BenchmarkManifest::parse(text, Path::new("x.toml"), Path::new(".")).unwrap_err();
+        assert!(err.to_string().starts_with("x.toml:3:"), "{err}");
+        let text = "name = \"x\"\n\n[[scorers]]\nplugin = \"a\"\nsha256 = \"beef\"\n";
+        let err = BenchmarkManifest::parse(text, Path::new("x.toml"), Path::new(".")).unwrap_err();
+        assert!(err.to_string().starts_with("x.toml:5:"), "{err}");
+        let err = BenchmarkManifest::parse(
+            "name = \"x\"\nbogus = 1\n",
+            Path::new("x.toml"),
+            Path::new("."),
+        );
+        assert!(err.unwrap_err().to_string().contains("x.toml:2:"));
+    }
+}

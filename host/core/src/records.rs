@@ -1,0 +1,205 @@
+//! The records lem reads and writes, in the upstream JSONL layouts.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// The text.
+    pub content: String,
+}
+
+/// One benchmark record: its id and the whole record, kept as JSON so any
+/// benchmark's fields reach its plugins unchanged.
+#[derive(Debug, Clone)]
+pub struct BenchmarkItem {
+    /// The item's id.
+    pub id: String,
+    /// The whole record.
+    pub record: Map<String, Value>,
+}
+
+impl BenchmarkItem {
+    /// Takes the id from `id_field` of a parsed record.
+    pub fn from_record(record: Map<String, Value>, id_field: &str) -> Result<Self, String> {
+        let id = match record.get(id_field) {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(other) => {
+                return Err(format!(
+                    "field `{id_field}` should be a non-empty string id, found {other}"
+                ));
+            }
+            None => return Err(format!("missing id field `{id_field}`")),
+        };
+        Ok(BenchmarkItem { id, record })
+    }
+
+    /// The record as JSON text, as plugins receive it.
+    pub fn record_json(&self) -> String {
+        Value::Object(self.record.clone()).to_string()
+    }
+}
+
+/// A model's response to one item (the upstream layout, plus optional
+/// generation facts that `lem generate` adds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseRecord {
+    /// The item's id.
+    pub id: String,
+    /// The benchmark's name.
+    pub benchmark: String,
+    /// The model's name.
+    pub model: String,
+    /// The prompt as sent (for auditing).
+    pub prompt: String,
+    /// The model's answer.
+    pub response: String,
+    /// Wall time of the generation.
+    pub elapsed_seconds: f64,
+    /// Anything else the producer recorded (tokens, sampling settings, ...).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Which plugin produced a score: enough to audit and replay it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginIdentity {
+    /// The plugin's own name.
+    pub name: String,
+    /// The plugin's own version.
+    pub version: String,
+    /// SHA-256 of the `.wasm` file.
+    pub sha256: String,
+}
+
+/// Why an item has no score.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScoreError {
+    /// A short machine-readable kind: `trap`, `out-of-fuel`, `timeout`,
+    /// `memory-limit`, `output-too-large`, `invalid-input`, `judge-failed`,
+    /// `judge-unparsable`, `internal`, `bad-output`.
+    pub kind: String,
+    /// What happened, for people.
+    pub message: String,
+}
+
+/// One scored item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreRecord {
+    /// The item's id.
+    pub id: String,
+    /// The model whose response was scored.
+    pub model: String,
+    /// The benchmark's name.
+    pub benchmark: String,
+    /// The scorer plugin.
+    pub plugin: PluginIdentity,
+    /// Metric name → value; empty when `error` is set.
+    pub metrics: BTreeMap<String, f64>,
+    /// The plugin's JSON details, if any.
+    pub details: Option<Value>,
+    /// Set when the item could not be scored.
+    pub error: Option<ScoreError>,
+}
+
+/// Per-model summary of a set of score records: means over the items that
+/// were scored; failed items are counted, never averaged in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreSummary {
+    /// The benchmark.
+    pub benchmark: String,
+    /// The model.
+    pub model: String,
+    /// Items attempted.
+    pub n: usize,
+    /// Items that could not be scored.
+    pub failures: usize,
+    /// Metric → mean over the scored items.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+impl ScoreSummary {
+    /// One summary per (benchmark, model), in order of first appearance.
+    pub fn of(records: &[ScoreRecord]) -> Vec<ScoreSummary> {
+        let mut keys: Vec<(&str, &str)> = Vec::new();
+        for r in records {
+            if !keys.contains(&(r.benchmark.as_str(), r.model.as_str())) {
+                keys.push((&r.benchmark, &r.model));
+            }
+        }
+        keys.into_iter()
+            .map(|(benchmark, model)| {
+                let group: Vec<&ScoreRecord> = records
+                    .iter()
+                    .filter(|r| r.benchmark == benchmark && r.model == model)
+                    .collect();
+                let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+                for r in group.iter().filter(|r| r.error.is_none()) {
+                    for (name, value) in &r.metrics {
+                        let entry = sums.entry(name.clone()).or_default();
+                        entry.0 += value;
+                        entry.1 += 1;
+                    }
+                }
+                ScoreSummary {
+                    benchmark: benchmark.to_string(),
+                    model: model.to_string(),
+                    n: group.len(),
+                    failures: group.iter().filter(|r| r.error.is_some()).count(),
+                    metrics: sums
+                        .into_iter()
+                        .map(|(k, (sum, count))| (k, sum / count as f64))
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(model: &str, accuracy: Option<f64>) -> ScoreRecord {
+        ScoreRecord {
+            id: "x".into(),
+            model: model.into(),
+            benchmark: "gsm8k".into(),
+            plugin: PluginIdentity {
+                name: "gsm8k".into(),
+                version: "0.1.0".into(),
+                sha256: "0".repeat(64),
+            },
+            metrics: accuracy
+                .map(|a| [("accuracy".to_string(), a)].into())
+                .unwrap_or_default(),
+            details: None,
+            error: accuracy.is_none().then(|| ScoreError {
+                kind: "trap".into(),
+                message: "boom".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn failures_are_counted_not_averaged() {
+        let records = [
+            record("a", Some(1.0)),
+            record("a", Some(0.0)),
+            record("a", None),
+            record("b", Some(1.0)),
+        ];
+        let s = ScoreSummary::of(&records);
+        assert_eq!(s.len(), 2);
+        assert_eq!(
+            (s[0].n, s[0].failures, s[0].metrics["accuracy"]),
+            (3, 1, 0.5)
+        );
+        assert_eq!((s[1].model.as_str(), s[1].metrics["accuracy"]), ("b", 1.0));
+    }
+}

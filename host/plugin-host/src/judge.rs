@@ -1,0 +1,65 @@
+//! The judge a scorer plugin may call, as the plugin host sees it.
+//!
+//! The host's judge backends (local engine, OpenAI-compatible servers, ...)
+//! live elsewhere and implement [`Judge`]; the plugin host only routes
+//! requests and records what was asked and answered.
+
+use lem_core::ChatMessage;
+
+/// One request from a plugin.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JudgeRequest {
+    /// The conversation to complete.
+    pub messages: Vec<ChatMessage>,
+    /// Maximum tokens to generate.
+    pub max_tokens: u32,
+    /// Sampling temperature (0 when the plugin does not say).
+    pub temperature: f32,
+    /// Sampling seed, if the plugin fixes one.
+    pub seed: Option<u64>,
+}
+
+/// Why the judge gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+pub enum JudgeError {
+    /// No judge is configured for this run.
+    #[error("no judge is configured")]
+    NotConfigured,
+    /// The backend failed.
+    #[error("judge failed: {0}")]
+    Failed(String),
+    /// Too many judge calls in one item.
+    #[error("judge call budget for this item is spent")]
+    BudgetExhausted,
+}
+
+/// A judge backend.
+pub trait Judge: Send + Sync {
+    /// Who judges (e.g. `openai:http://host/v1#model`), recorded with scores.
+    fn identity(&self) -> String;
+    /// Completes a request.
+    fn complete(&self, request: &JudgeRequest) -> Result<String, JudgeError>;
+}
+
+/// The judge of a run that has none: every call fails with
+/// [`JudgeError::NotConfigured`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoJudge;
+
+impl Judge for NoJudge {
+    fn identity(&self) -> String {
+        "none".into()
+    }
+    fn complete(&self, _request: &JudgeRequest) -> Result<String, JudgeError> {
+        Err(JudgeError::NotConfigured)
+    }
+}
+
+/// One judge call made while scoring an item, kept for the audit trail.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JudgeCall {
+    /// What was asked.
+    pub request: JudgeRequest,
+    /// What came back.
+    pub answer: Result<String, JudgeError>,
+}

@@ -1,0 +1,185 @@
+//! The engine, the cache and the epoch ticker; loading and verifying plugins.
+
+use crate::cache::ComponentCache;
+use crate::error::LoadError;
+use crate::inspect::{ComponentInfo, World, inspect};
+use crate::policy::Policy;
+use crate::sandbox::{EPOCH_TICK, HostState};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::{Config, Engine};
+
+/// How the runtime is set up.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeConfig {
+    /// Where compiled components are cached; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl RuntimeConfig {
+    /// The default: cache under `$LEM_HOME/cache/components`.
+    pub fn with_default_cache() -> Self {
+        RuntimeConfig {
+            cache_dir: Some(lem_core::lem_home().join("cache").join("components")),
+        }
+    }
+}
+
+/// What a plugin says about itself (`describe`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PluginInfo {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// One line for people.
+    pub description: String,
+    /// The metrics it produces (scorers).
+    pub metrics: Vec<String>,
+    /// Whether it calls the judge.
+    pub needs_judge: bool,
+}
+
+/// A plugin's bytes and a label for messages (its path, or `bundled:NAME`).
+#[derive(Debug, Clone)]
+pub struct PluginSource {
+    /// Names the plugin in messages and records.
+    pub label: String,
+    /// The `.wasm` component.
+    pub bytes: Arc<[u8]>,
+}
+
+impl PluginSource {
+    /// Reads a `.wasm` file.
+    pub fn from_file(path: &Path) -> Result<Self, LoadError> {
+        let label = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+            label: label.clone(),
+            source,
+        })?;
+        Ok(PluginSource {
+            label,
+            bytes: bytes.into(),
+        })
+    }
+
+    /// Wraps bytes already in memory.
+    pub fn from_bytes(label: impl Into<String>, bytes: impl Into<Arc<[u8]>>) -> Self {
+        PluginSource {
+            label: label.into(),
+            bytes: bytes.into(),
+        }
+    }
+}
+
+/// The plugin runtime: one per process is plenty.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: Option<ComponentCache>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A component that passed every load-time check, linked and ready to instantiate.
+pub(crate) struct Verified {
+    pub(crate) label: String,
+    pub(crate) sha256: String,
+    pub(crate) info: ComponentInfo,
+    pub(crate) pre: InstancePre<HostState>,
+}
+
+impl Runtime {
+    /// Builds the engine (fuel and epoch interruption on) and the linker.
+    pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {
+        let setup = |e: wasmtime::Error| LoadError::Instantiate {
+            label: "plugin runtime".into(),
+            reason: format!("{e:#}"),
+        };
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .consume_fuel(true)
+            .epoch_interruption(true);
+        let engine = Engine::new(&wasm).map_err(setup)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(setup)?;
+        crate::v0_1_0::add_to_linker(&mut linker).map_err(setup)?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        {
+            let (engine, stop) = (engine.clone(), ticker_stop.clone());
+            std::thread::Builder::new()
+                .name("lem-plugin-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| setup(e.into()))?;
+        }
+        let cache = config
+            .cache_dir
+            .map(|dir| ComponentCache::new(dir, &engine));
+        Ok(Runtime {
+            engine,
+            linker,
+            cache,
+            ticker_stop,
+        })
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Checks pin, world, version and imports, then compiles (or loads from
+    /// the cache) and links the component. Nothing of the plugin runs here.
+    pub(crate) fn verify(
+        &self,
+        source: &PluginSource,
+        world: World,
+        policy: &Policy,
+    ) -> Result<Verified, LoadError> {
+        let label = source.label.clone();
+        let sha256 = lem_core::hash::sha256_hex(&source.bytes);
+        if let Some(pin) = &policy.sha256
+            && !pin.eq_ignore_ascii_case(&sha256)
+        {
+            return Err(LoadError::HashMismatch {
+                label,
+                expected: pin.clone(),
+                actual: sha256,
+            });
+        }
+        let info = inspect(&label, &source.bytes)?;
+        info.check(&label, world, &policy.grants)?;
+        let component = match &self.cache {
+            Some(cache) => cache.load(&self.engine, &sha256, &source.bytes),
+            None => Component::new(&self.engine, &source.bytes[..]),
+        }
+        .map_err(|e| LoadError::Invalid {
+            label: label.clone(),
+            reason: format!("{e:#}"),
+        })?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Instantiate {
+                label: label.clone(),
+                reason: format!("{e:#}"),
+            })?;
+        Ok(Verified {
+            label,
+            sha256,
+            info,
+            pre,
+        })
+    }
+}

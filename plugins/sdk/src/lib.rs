@@ -1,0 +1,199 @@
+//! The guest SDK for lem plugins.
+//!
+//! A lem plugin is a WebAssembly component built with plain
+//! `cargo build --target wasm32-wasip2`. It targets one of three worlds of the
+//! frozen contract in `wit/lem-plugin-0.1.0`: a **scorer** (scores a response),
+//! a **kernel** (rewrites the messages sent to a model) or a **benchmark**
+//! (turns a data record into messages).
+//!
+//! Why it is shaped so: each world gets its own module with its own bindings
+//! and export macro, so a plugin author implements one trait and calls one
+//! macro; the types every world shares (items, messages, errors) and the host
+//! imports (`log`, `judge`) are generated once and re-exported from here.
+//! The helpers ([`json`], [`record`]) are plain Rust so they can be unit
+//! tested natively.
+//!
+//! ```ignore
+//! use lem_plugin_sdk::scorer::{Item, PluginError, PluginInfo, ScoreCard, Scorer};
+//!
+//! struct Length;
+//! impl Scorer for Length {
+//!     fn describe() -> PluginInfo { PluginInfo::scorer("length", "0.1.0", &["chars"]) }
+//!     fn score(_item: Item, response: String) -> Result<ScoreCard, PluginError> {
+//!         Ok(ScoreCard::metric("chars", response.chars().count() as f64))
+//!     }
+//! }
+//! lem_plugin_sdk::export_scorer!(Length);
+//! ```
+#![deny(missing_docs)]
+
+#[doc(hidden)]
+#[allow(missing_docs)]
+pub mod __bindings {
+    /// The scorer world; its types are shared by the other two worlds.
+    pub mod scorer {
+        wit_bindgen::generate!({
+            path: "../../wit/lem-plugin-0.1.0",
+            world: "scorer",
+            pub_export_macro: true,
+            export_macro_name: "export_scorer",
+            default_bindings_module: "lem_plugin_sdk::__bindings::scorer",
+        });
+    }
+    /// The kernel world.
+    pub mod kernel {
+        wit_bindgen::generate!({
+            path: "../../wit/lem-plugin-0.1.0",
+            world: "kernel",
+            pub_export_macro: true,
+            export_macro_name: "export_kernel",
+            default_bindings_module: "lem_plugin_sdk::__bindings::kernel",
+            with: {
+                "lem:plugin/types@0.1.0": crate::__bindings::scorer::lem::plugin::types,
+                "lem:plugin/log@0.1.0": crate::__bindings::scorer::lem::plugin::log,
+            },
+        });
+    }
+    /// The benchmark world.
+    pub mod benchmark {
+        wit_bindgen::generate!({
+            path: "../../wit/lem-plugin-0.1.0",
+            world: "benchmark",
+            pub_export_macro: true,
+            export_macro_name: "export_benchmark",
+            default_bindings_module: "lem_plugin_sdk::__bindings::benchmark",
+            with: {
+                "lem:plugin/types@0.1.0": crate::__bindings::scorer::lem::plugin::types,
+                "lem:plugin/log@0.1.0": crate::__bindings::scorer::lem::plugin::log,
+            },
+        });
+    }
+}
+
+use __bindings as bindings;
+
+pub use __bindings::benchmark::export_benchmark;
+pub use __bindings::kernel::export_kernel;
+pub use __bindings::scorer::export_scorer;
+
+pub mod json;
+pub mod record;
+
+use bindings::scorer::lem::plugin::types as wit_types;
+
+pub use wit_types::{Item, Message, Metric, PluginError, PluginInfo, ScoreCard};
+
+/// Scorer plugins: implement [`scorer::Scorer`], then call [`export_scorer!`].
+pub mod scorer {
+    pub use crate::bindings::scorer::exports::lem::plugin::scorer_api::Guest as Scorer;
+    pub use crate::{Item, Metric, PluginError, PluginInfo, ScoreCard};
+}
+
+/// Kernel plugins: implement [`kernel::Kernel`], then call [`export_kernel!`].
+pub mod kernel {
+    pub use crate::bindings::kernel::exports::lem::plugin::kernel_api::{
+        Guest as Kernel, KernelConfig,
+    };
+    pub use crate::{Message, PluginError, PluginInfo};
+}
+
+/// Benchmark plugins: implement [`benchmark::Benchmark`], then call [`export_benchmark!`].
+pub mod benchmark {
+    pub use crate::bindings::benchmark::exports::lem::plugin::benchmark_api::{
+        Guest as Benchmark, PromptConfig,
+    };
+    pub use crate::{Item, Message, PluginError, PluginInfo};
+}
+
+/// The host's judge (scorer world only). The host routes requests to the
+/// judge configured for the run; without one every call fails with
+/// [`judge::JudgeError::NotConfigured`].
+pub mod judge {
+    pub use crate::__bindings::scorer::lem::plugin::judge::{JudgeError, JudgeRequest, complete};
+}
+
+/// Logging to the host, tagged with the plugin's name. The host bounds it.
+pub mod log {
+    use crate::__bindings::scorer::lem::plugin::log::{Level, log};
+
+    /// Logs at debug level.
+    pub fn debug(message: &str) {
+        log(Level::Debug, message)
+    }
+    /// Logs at info level.
+    pub fn info(message: &str) {
+        log(Level::Info, message)
+    }
+    /// Logs at warn level.
+    pub fn warn(message: &str) {
+        log(Level::Warn, message)
+    }
+}
+
+impl PluginInfo {
+    /// Describes a scorer that needs no judge.
+    pub fn scorer(name: &str, version: &str, metrics: &[&str]) -> Self {
+        PluginInfo {
+            name: name.into(),
+            version: version.into(),
+            description: String::new(),
+            metrics: metrics.iter().map(|m| (*m).into()).collect(),
+            needs_judge: false,
+        }
+    }
+
+    /// Describes a kernel or benchmark plugin (no metrics).
+    pub fn plugin(name: &str, version: &str) -> Self {
+        Self::scorer(name, version, &[])
+    }
+
+    /// Sets the one-line description.
+    pub fn with_description(mut self, description: &str) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// Marks the plugin as calling the judge.
+    pub fn with_judge(mut self) -> Self {
+        self.needs_judge = true;
+        self
+    }
+}
+
+impl ScoreCard {
+    /// A score with one metric and no details.
+    pub fn metric(name: &str, value: f64) -> Self {
+        ScoreCard {
+            metrics: vec![Metric {
+                name: name.into(),
+                value,
+            }],
+            details: None,
+        }
+    }
+
+    /// Adds a metric.
+    pub fn and(mut self, name: &str, value: f64) -> Self {
+        self.metrics.push(Metric {
+            name: name.into(),
+            value,
+        });
+        self
+    }
+
+    /// Attaches JSON details.
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details.to_string());
+        self
+    }
+}
+
+impl Message {
+    /// A message with the given role.
+    pub fn new(role: &str, content: impl Into<String>) -> Self {
+        Message {
+            role: role.into(),
+            content: content.into(),
+        }
+    }
+}
