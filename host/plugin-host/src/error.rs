@@ -89,15 +89,13 @@ pub enum LoadError {
         /// Ours.
         supported: String,
     },
-    /// It imports something its policy does not grant.
-    #[error("{label}: imports `{import}`, which is not allowed: {hint}")]
+    /// It imports what its policy does not grant.
+    #[error("{label}: imports what its policy does not allow: {}", denied.iter().map(|(i, h)| format!("`{i}` ({h})")).collect::<Vec<_>>().join("; "))]
     ForbiddenImport {
         /// The plugin.
         label: String,
-        /// The import.
-        import: String,
-        /// How to allow it, or why it cannot be.
-        hint: String,
+        /// Each refused import, with how to allow it or why it cannot be.
+        denied: Vec<(String, String)>,
     },
     /// Linking, instantiation or `describe` failed.
     #[error("{label}: {reason}")]

@@ -157,16 +157,23 @@ impl ComponentInfo {
                 found: self.world.to_string(),
             });
         }
-        for import in &self.imports {
-            if let Err(hint) = import_allowed(import, self.world, grants) {
-                return Err(LoadError::ForbiddenImport {
-                    label: label.into(),
-                    import: import.clone(),
-                    hint,
-                });
-            }
+        let denied: Vec<(String, String)> = self
+            .imports
+            .iter()
+            .filter_map(|import| {
+                import_allowed(import, self.world, grants)
+                    .err()
+                    .map(|hint| (import.clone(), hint))
+            })
+            .collect();
+        if denied.is_empty() {
+            Ok(())
+        } else {
+            Err(LoadError::ForbiddenImport {
+                label: label.into(),
+                denied,
+            })
         }
-        Ok(())
     }
 }
 

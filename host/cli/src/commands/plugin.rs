@@ -107,7 +107,7 @@ fn inspect_plugin(reference: &str, json: bool) -> Result<ExitCode> {
             serde_json::to_string_pretty(&value).context("printing JSON")?
         );
     } else {
-        let rows = vec![
+        let mut rows = vec![
             vec!["file".into(), report.file],
             vec!["world".into(), report.world.to_string()],
             vec!["wit".into(), format!("lem:plugin@{}", report.wit_version)],
@@ -118,8 +118,17 @@ fn inspect_plugin(reference: &str, json: bool) -> Result<ExitCode> {
             vec!["needs judge".into(), report.needs_judge.to_string()],
             vec!["sha256".into(), report.sha256],
             vec!["size".into(), format!("{} bytes", report.size_bytes)],
-            vec!["imports".into(), report.imports.join("\n             ")],
         ];
+        for (i, import) in report.imports.iter().enumerate() {
+            rows.push(vec![
+                if i == 0 {
+                    "imports".into()
+                } else {
+                    String::new()
+                },
+                import.clone(),
+            ]);
+        }
         print!("{}", table::render(&["field", "value"], &rows));
         if let Some(e) = describe_error {
             println!("describe failed: {e}");
