@@ -12,7 +12,7 @@ fn main() {
     let crate_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let root = crate_dir.join("../..").canonicalize().unwrap();
     let plugins_dir = root.join("plugins");
-    for watched in ["plugins", "wit", "benchmarks"] {
+    for watched in ["plugins", "wit", "benchmarks", "examples", "Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 
@@ -21,6 +21,7 @@ fn main() {
     for (dir, shipped) in [
         (plugins_dir.clone(), true),
         (plugins_dir.join("tests"), false),
+        (root.join("examples"), false),
     ] {
         let mut entries: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
@@ -93,7 +94,7 @@ fn main() {
     }
     table.push_str("];\n");
     table.push_str(&format!(
-        "/// Where the test guests were built.\npub const TEST_PLUGIN_DIR: &str = {:?};\n",
+        "/// Where the guests were built.\npub const TEST_PLUGIN_DIR: &str = {:?};\n",
         out_dir.display().to_string()
     ));
     table.push_str(&format!(

@@ -40,15 +40,21 @@ pub fn manifest_names() -> impl Iterator<Item = &'static str> {
     generated::MANIFESTS.iter().map(|(n, _)| *n)
 }
 
-/// Path of a test guest (`plugins/tests/NAME`), for the test suites.
+/// Path of a built guest `.wasm` by package name (`lem-gsm8k`,
+/// `word-count-scorer`), for tests and benchmarks that need a file.
 #[doc(hidden)]
-pub fn test_plugin(name: &str) -> PathBuf {
-    PathBuf::from(generated::TEST_PLUGIN_DIR)
-        .join(format!("lem_test_{}.wasm", name.replace('-', "_")))
+pub fn guest_path(package: &str) -> PathBuf {
+    PathBuf::from(generated::TEST_PLUGIN_DIR).join(format!("{}.wasm", package.replace('-', "_")))
 }
 
-/// Path of a shipped plugin's `.wasm` as built, for tests that need a file.
+/// Path of a test guest (`plugins/tests/NAME`).
+#[doc(hidden)]
+pub fn test_plugin(name: &str) -> PathBuf {
+    guest_path(&format!("lem-test-{name}"))
+}
+
+/// Path of a shipped plugin's `.wasm` as built (`plugins/NAME`).
 #[doc(hidden)]
 pub fn built_plugin(name: &str) -> PathBuf {
-    PathBuf::from(generated::TEST_PLUGIN_DIR).join(format!("lem_{}.wasm", name.replace('-', "_")))
+    guest_path(&format!("lem-{name}"))
 }

@@ -36,7 +36,7 @@ pub mod __bindings {
             path: "../../wit/lem-plugin-0.1.0",
             world: "scorer",
             pub_export_macro: true,
-            export_macro_name: "export_scorer",
+            export_macro_name: "export_scorer_raw",
             default_bindings_module: "lem_plugin_sdk::__bindings::scorer",
         });
     }
@@ -46,7 +46,7 @@ pub mod __bindings {
             path: "../../wit/lem-plugin-0.1.0",
             world: "kernel",
             pub_export_macro: true,
-            export_macro_name: "export_kernel",
+            export_macro_name: "export_kernel_raw",
             default_bindings_module: "lem_plugin_sdk::__bindings::kernel",
             with: {
                 "lem:plugin/types@0.1.0": crate::__bindings::scorer::lem::plugin::types,
@@ -60,7 +60,7 @@ pub mod __bindings {
             path: "../../wit/lem-plugin-0.1.0",
             world: "benchmark",
             pub_export_macro: true,
-            export_macro_name: "export_benchmark",
+            export_macro_name: "export_benchmark_raw",
             default_bindings_module: "lem_plugin_sdk::__bindings::benchmark",
             with: {
                 "lem:plugin/types@0.1.0": crate::__bindings::scorer::lem::plugin::types,
@@ -72,9 +72,53 @@ pub mod __bindings {
 
 use __bindings as bindings;
 
-pub use __bindings::benchmark::export_benchmark;
-pub use __bindings::kernel::export_kernel;
-pub use __bindings::scorer::export_scorer;
+/// Exports a [`scorer::Scorer`] implementation as the component's scorer.
+///
+/// Only on wasm32: built natively (e.g. for `cargo test`) the plugin crate is
+/// plain Rust, so its logic can be unit tested without a wasm runtime.
+#[macro_export]
+macro_rules! export_scorer {
+    ($ty:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::__bindings::scorer::export_scorer_raw!($ty);
+        /// Natively, the exported implementation is reachable from here.
+        #[cfg(not(target_arch = "wasm32"))]
+        #[doc(hidden)]
+        pub fn __lem_exported_scorer() -> $crate::PluginInfo {
+            <$ty as $crate::scorer::Scorer>::describe()
+        }
+    };
+}
+
+/// Exports a [`kernel::Kernel`] implementation (only on wasm32, as [`export_scorer!`]).
+#[macro_export]
+macro_rules! export_kernel {
+    ($ty:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::__bindings::kernel::export_kernel_raw!($ty);
+        /// Natively, the exported implementation is reachable from here.
+        #[cfg(not(target_arch = "wasm32"))]
+        #[doc(hidden)]
+        pub fn __lem_exported_kernel() -> $crate::PluginInfo {
+            <$ty as $crate::kernel::Kernel>::describe()
+        }
+    };
+}
+
+/// Exports a [`benchmark::Benchmark`] implementation (only on wasm32, as [`export_scorer!`]).
+#[macro_export]
+macro_rules! export_benchmark {
+    ($ty:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::__bindings::benchmark::export_benchmark_raw!($ty);
+        /// Natively, the exported implementation is reachable from here.
+        #[cfg(not(target_arch = "wasm32"))]
+        #[doc(hidden)]
+        pub fn __lem_exported_benchmark() -> $crate::PluginInfo {
+            <$ty as $crate::benchmark::Benchmark>::describe()
+        }
+    };
+}
 
 pub mod json;
 pub mod record;
