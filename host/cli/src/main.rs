@@ -4,6 +4,7 @@
 //! each subcommand lives in its own file under `commands/`.
 
 mod commands;
+mod data;
 mod resolve;
 mod table;
 
@@ -25,6 +26,10 @@ struct Cli {
 enum Command {
     /// Score recorded responses with a benchmark's scorer plugins.
     Score(commands::score::Args),
+    /// Answer every item of a benchmark with a model (resumable).
+    Generate(commands::generate::Args),
+    /// One prompt to a model, the answer streamed.
+    Chat(commands::chat::Args),
     /// Work with plugins.
     #[command(subcommand)]
     Plugin(commands::plugin::Command),
@@ -42,6 +47,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Score(args) => commands::score::run(args),
         Command::Plugin(cmd) => commands::plugin::run(cmd),
+        Command::Generate(args) => commands::generate::run(args),
+        Command::Chat(args) => commands::chat::run(args),
     };
     match result {
         Ok(code) => code,

@@ -46,3 +46,24 @@ pub fn plugin(reference: &str, base_dir: &Path) -> Result<PluginSource> {
         known.join(", ")
     )
 }
+
+/// The default model's name, as `scripts/setup` installs it.
+pub const DEFAULT_MODEL: &str = "gemma-3-270m";
+
+/// A model by path (`.gguf` file or safetensors directory, optionally
+/// prefixed `local:`) or by the name of a model `scripts/setup` installed.
+pub fn model(spec: &str) -> Result<PathBuf> {
+    let spec = spec.strip_prefix("local:").unwrap_or(spec);
+    let path = Path::new(spec);
+    if path.exists() {
+        return Ok(path.to_path_buf());
+    }
+    if spec == DEFAULT_MODEL {
+        let installed = lem_core::lem_home().join("models").join(DEFAULT_MODEL).join("gemma-3-270m-q4_k_m.gguf");
+        if installed.is_file() {
+            return Ok(installed);
+        }
+        bail!("{DEFAULT_MODEL} is not installed at {}: run scripts/setup", installed.display());
+    }
+    bail!("no model at `{spec}`: pass a .gguf file, a safetensors directory, or `{DEFAULT_MODEL}`")
+}

@@ -14,9 +14,11 @@ pub mod jsonl;
 pub mod manifest;
 pub mod policy;
 pub mod records;
+pub mod store;
 
 pub use jsonl::{AtomicFile, JsonlError, Located};
 pub use manifest::{BenchmarkManifest, ManifestError};
+pub use store::{AppendStore, OpenReport, StoreError};
 pub use policy::{Grants, Limits, Policy};
 pub use records::{
     BenchmarkItem, ChatMessage, PluginIdentity, ResponseRecord, ScoreError, ScoreRecord,

@@ -1,4 +1,7 @@
 //! One file per subcommand.
 
+pub mod chat;
+mod engine_args;
+pub mod generate;
 pub mod plugin;
 pub mod score;

@@ -4,11 +4,10 @@ use crate::{resolve, table};
 use anyhow::{Context, Result, bail};
 use lem_core::jsonl::{self, Located};
 use lem_core::{
-    AtomicFile, BenchmarkItem, BenchmarkManifest, ResponseRecord, ScoreRecord, ScoreSummary,
+    AtomicFile, BenchmarkItem, ResponseRecord, ScoreRecord, ScoreSummary,
 };
 use lem_plugin_host::scorer::PluginItem;
 use lem_plugin_host::{NoJudge, Runtime, RuntimeConfig, Scorer};
-use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -48,7 +47,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let manifest = resolve::benchmark(&args.benchmark)?;
-    let items = load_items(&manifest, args.data.as_deref())?;
+    let items: HashMap<String, Located<BenchmarkItem>> = crate::data::load_items(&manifest, args.data.as_deref())?
+        .into_iter()
+        .map(|item| (item.value.id.clone(), item))
+        .collect();
     let responses = load_responses(&args.responses, &manifest.name, &items)?;
     if manifest.scorers.is_empty() {
         bail!(
@@ -129,58 +131,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Reads the benchmark data, keyed by id; duplicate ids are an error.
-fn load_items(
-    manifest: &BenchmarkManifest,
-    data: Option<&Path>,
-) -> Result<HashMap<String, Located<BenchmarkItem>>> {
-    let (path, pinned) = match data {
-        Some(path) => (path.to_path_buf(), None),
-        None => (
-            manifest.data_path().with_context(|| {
-                format!(
-                    "benchmark `{}` has no data file: pass --data",
-                    manifest.name
-                )
-            })?,
-            manifest.data.sha256.as_deref(),
-        ),
-    };
-    if let Some(pin) = pinned {
-        let actual = lem_core::hash::sha256_file(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        if !actual.eq_ignore_ascii_case(pin) {
-            bail!(
-                "{}: sha256 {actual} does not match the manifest's pinned {pin}; the data changed or is not the file the manifest expects",
-                path.display()
-            );
-        }
-    }
-    let rows = jsonl::read::<Map<String, Value>>(&path)?;
-    let mut items: HashMap<String, Located<BenchmarkItem>> = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let item = BenchmarkItem::from_record(row.value, &manifest.data.id_field)
-            .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), row.line))?;
-        if let Some(first) = items.get(&item.id) {
-            bail!(
-                "{}:{}: duplicate id `{}` (first on line {}); ids must be unique",
-                path.display(),
-                row.line,
-                item.id,
-                first.line
-            );
-        }
-        items.insert(
-            item.id.clone(),
-            Located {
-                line: row.line,
-                value: item,
-            },
-        );
-    }
-    Ok(items)
 }
 
 /// Reads the responses; every id must be in the data, once.

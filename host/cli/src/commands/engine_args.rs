@@ -1,0 +1,80 @@
+//! Model and sampling flags shared by the commands that run a model.
+
+use anyhow::{Context, Result};
+use lem_engine::{DeviceKind, Engine, LoadOptions, SamplingParams};
+use std::path::PathBuf;
+
+/// Which model, where, and on what.
+#[derive(clap::Args, Debug)]
+pub struct ModelArgs {
+    /// A .gguf file, a safetensors model directory, or `gemma-3-270m` (installed by scripts/setup).
+    #[arg(long, default_value = crate::resolve::DEFAULT_MODEL)]
+    pub model: String,
+    /// Directory of tokenizer.json / tokenizer_config.json, if not beside the model.
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// cpu, cuda or metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceKind,
+    /// CPU threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Longest prompt plus output, in tokens.
+    #[arg(long, default_value_t = 4096)]
+    pub context: usize,
+}
+
+impl ModelArgs {
+    /// Loads the engine (after fixing the thread count).
+    pub fn load(&self) -> Result<(Engine, PathBuf)> {
+        if let Some(n) = self.threads {
+            // SAFETY: called before any other thread exists or reads the environment.
+            unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
+        }
+        let path = crate::resolve::model(&self.model)?;
+        let options = LoadOptions {
+            device: self.device,
+            context: self.context,
+            tokenizer_dir: self.tokenizer.clone(),
+        };
+        let engine = Engine::load(&path, &options).with_context(|| format!("loading model {}", path.display()))?;
+        Ok((engine, path))
+    }
+}
+
+/// Sampling flags; unset ones come from the benchmark manifest or defaults.
+#[derive(clap::Args, Debug)]
+pub struct SamplingArgs {
+    /// Sampling temperature (0 = greedy).
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    /// Nucleus sampling threshold.
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f32,
+    /// Keep only the k most likely tokens (0 = all).
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+    /// Repetition penalty (1 = none).
+    #[arg(long, default_value_t = 1.0)]
+    pub repetition_penalty: f32,
+    /// Maximum new tokens.
+    #[arg(long)]
+    pub max_tokens: Option<usize>,
+    /// Sampling seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+impl SamplingArgs {
+    /// The settings, with `temperature` and `max_tokens` defaulting as given.
+    pub fn params(&self, temperature: f32, max_tokens: usize) -> SamplingParams {
+        SamplingParams {
+            temperature: self.temperature.unwrap_or(temperature),
+            top_p: self.top_p,
+            top_k: self.top_k,
+            repetition_penalty: self.repetition_penalty,
+            max_tokens: self.max_tokens.unwrap_or(max_tokens),
+            seed: self.seed,
+        }
+    }
+}

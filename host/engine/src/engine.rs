@@ -1,0 +1,151 @@
+//! [`Engine`]: a model, its tokenizer and a device, ready to generate.
+
+use crate::generate::{self, Event, Request};
+use crate::models::{Model, ModelFiles};
+use crate::tokenizer::Tokenizer;
+use crate::EngineError;
+use candle_core::Device;
+use lem_core::ChatMessage;
+use std::path::{Path, PathBuf};
+
+/// Which device runs the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceKind {
+    /// The CPU (always available).
+    #[default]
+    Cpu,
+    /// An NVIDIA GPU (the `cuda` feature).
+    Cuda,
+    /// An Apple GPU (the `metal` feature).
+    Metal,
+}
+
+impl std::str::FromStr for DeviceKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cpu" => Ok(DeviceKind::Cpu),
+            "cuda" => Ok(DeviceKind::Cuda),
+            "metal" => Ok(DeviceKind::Metal),
+            other => Err(format!("unknown device `{other}` (cpu, cuda, metal)")),
+        }
+    }
+}
+
+impl DeviceKind {
+    /// Opens the device.
+    pub fn open(self) -> Result<Device, EngineError> {
+        match self {
+            DeviceKind::Cpu => Ok(Device::Cpu),
+            DeviceKind::Cuda => Device::new_cuda(0).map_err(|e| {
+                EngineError::Device(format!("cannot open CUDA device 0 ({e}); build with `--features cuda` on a machine with a GPU"))
+            }),
+            DeviceKind::Metal => Device::new_metal(0).map_err(|e| {
+                EngineError::Device(format!("cannot open Metal device 0 ({e}); build with `--features metal` on a Mac"))
+            }),
+        }
+    }
+}
+
+/// How to load a model.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// The device.
+    pub device: DeviceKind,
+    /// Longest prompt plus output, in tokens.
+    pub context: usize,
+    /// Where `tokenizer.json` is, if not beside the model.
+    pub tokenizer_dir: Option<PathBuf>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            device: DeviceKind::Cpu,
+            context: 4096,
+            tokenizer_dir: None,
+        }
+    }
+}
+
+/// A loaded model with its tokenizer.
+pub struct Engine {
+    model: Model,
+    tokenizer: Tokenizer,
+    device: Device,
+    context: usize,
+    vocab: Option<usize>,
+}
+
+impl Engine {
+    /// Loads a `.gguf` file or a safetensors model directory, and its tokenizer.
+    pub fn load(path: &Path, options: &LoadOptions) -> Result<Self, EngineError> {
+        let files = ModelFiles::locate(path)?;
+        let tokenizer = Tokenizer::load(options.tokenizer_dir.as_deref().unwrap_or(files.dir()))?;
+        let device = options.device.open()?;
+        let model = Model::load(&files, &device, options.context)?;
+        let (context, vocab) = match &model {
+            Model::Gemma3(m) => (m.context(), Some(m.config().vocab_size)),
+            _ => (options.context, None),
+        };
+        if let Some(vocab) = vocab {
+            // The tokenizer may know ids the model has no row for: refuse a
+            // tokenizer that disagrees by more than such extras.
+            let known = tokenizer.id_to_token(vocab as u32 + 64).is_some();
+            if known {
+                return Err(EngineError::BadFile {
+                    path: options.tokenizer_dir.clone().unwrap_or(files.dir().to_owned()).join("tokenizer.json"),
+                    reason: format!("this tokenizer has ids far beyond the model's vocabulary of {vocab}: it belongs to another model"),
+                });
+            }
+        }
+        Ok(Engine {
+            model,
+            tokenizer,
+            device,
+            context,
+            vocab,
+        })
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Longest prompt plus output, in tokens.
+    pub fn context(&self) -> usize {
+        self.context
+    }
+
+    /// Renders and encodes a conversation, refusing ids the model cannot take.
+    pub fn encode_chat(&self, messages: &[ChatMessage]) -> Result<Vec<u32>, EngineError> {
+        let ids = self.tokenizer.encode_chat(messages)?;
+        self.check_ids(&ids)?;
+        Ok(ids)
+    }
+
+    /// Refuses token ids outside the model's vocabulary (such as Gemma's
+    /// `<image_soft_token>`, which the tokenizer has and the model does not).
+    pub fn check_ids(&self, ids: &[u32]) -> Result<(), EngineError> {
+        if let Some(vocab) = self.vocab
+            && let Some(&bad) = ids.iter().find(|&&id| id as usize >= vocab)
+        {
+            let text = self.tokenizer.id_to_token(bad).unwrap_or_default();
+            return Err(EngineError::BadInput(format!(
+                "the prompt contains token {bad} (`{text}`), which is outside the model's vocabulary of {vocab}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Generates for every request, up to `batch_size` at a time.
+    pub fn generate(&self, requests: Vec<Request>, batch_size: usize, stream: bool, sink: &mut dyn FnMut(Event)) -> Result<(), EngineError> {
+        generate::generate(&self.model, &self.tokenizer, &self.device, self.context, requests, batch_size, stream, sink)
+    }
+}

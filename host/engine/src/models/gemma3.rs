@@ -1,0 +1,551 @@
+//! Gemma 3, text part: [Gemma 3 Technical Report](https://arxiv.org/abs/2503.19786).
+//!
+//! lem owns this file rather than using candle-transformers' `quantized_gemma3`
+//! because generation needs what that one lacks: GELU (tanh) in the MLP, rope
+//! tables sized to the context and shared between layers, the sliding window
+//! in the decode cache, per-sequence positions and KV caches so several
+//! prompts decode in one batch, and weights that are either quantized
+//! (`QMatMul` from GGUF) or dense f32 (safetensors), so the same code serves
+//! inference and the LoRA trainer.
+//!
+//! Module paths are the Hugging Face tensor names
+//! (`model.layers.N.self_attn.q_proj`); GGUF files are read through the
+//! name map in [`super::weights`].
+
+use super::weights::{Linear, Weights};
+use crate::EngineError;
+use candle_core::{D, DType, Device, IndexOp, Module, Tensor};
+use serde::Deserialize;
+
+/// A serde mirror of Gemma 3's `config.json` (the text config).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// Vocabulary size of the embedding and output layer.
+    pub vocab_size: usize,
+    /// Width of the residual stream.
+    pub hidden_size: usize,
+    /// Width of the MLP.
+    pub intermediate_size: usize,
+    /// Number of decoder layers.
+    pub num_hidden_layers: usize,
+    /// Query heads.
+    pub num_attention_heads: usize,
+    /// Key/value heads.
+    pub num_key_value_heads: usize,
+    /// Width of one head.
+    #[serde(default = "default_head_dim")]
+    pub head_dim: usize,
+    /// RMSNorm epsilon.
+    #[serde(default = "default_eps")]
+    pub rms_norm_eps: f64,
+    /// Rope base of the global layers.
+    #[serde(default = "default_rope_theta")]
+    pub rope_theta: f64,
+    /// Rope base of the sliding-window layers.
+    #[serde(default = "default_rope_local")]
+    pub rope_local_base_freq: f64,
+    /// Sliding window of the local layers.
+    #[serde(default = "default_window")]
+    pub sliding_window: usize,
+    /// Every `sliding_window_pattern`-th layer is global (when `layer_types` is absent).
+    #[serde(default = "default_pattern")]
+    pub sliding_window_pattern: usize,
+    /// `sliding_attention` / `full_attention` per layer, when given.
+    #[serde(default)]
+    pub layer_types: Option<Vec<String>>,
+    /// Attention scores are scaled by `1/sqrt(query_pre_attn_scalar)`.
+    #[serde(default = "default_head_dim_f")]
+    pub query_pre_attn_scalar: f64,
+    /// Longest context the model was trained for.
+    #[serde(default = "default_max_pos")]
+    pub max_position_embeddings: usize,
+    /// Softcap of the final logits (Gemma 2 had one; Gemma 3 does not).
+    #[serde(default)]
+    pub final_logit_softcapping: Option<f64>,
+    /// Softcap of attention scores.
+    #[serde(default)]
+    pub attn_logit_softcapping: Option<f64>,
+}
+
+fn default_head_dim() -> usize {
+    256
+}
+fn default_head_dim_f() -> f64 {
+    256.0
+}
+fn default_eps() -> f64 {
+    1e-6
+}
+fn default_rope_theta() -> f64 {
+    1_000_000.0
+}
+fn default_rope_local() -> f64 {
+    10_000.0
+}
+fn default_window() -> usize {
+    512
+}
+fn default_pattern() -> usize {
+    6
+}
+fn default_max_pos() -> usize {
+    32_768
+}
+
+impl Config {
+    /// Whether layer `i` uses the sliding window (and the local rope base).
+    pub fn is_sliding(&self, i: usize) -> bool {
+        match &self.layer_types {
+            Some(types) => types.get(i).is_some_and(|t| t == "sliding_attention"),
+            None => (i + 1) % self.sliding_window_pattern != 0,
+        }
+    }
+
+    /// The configs of the published sizes, for tests and for GGUF files
+    /// whose metadata leaves facts out.
+    pub fn preset(size: &str) -> Option<Config> {
+        let (hidden, inter, layers, heads, kv, vocab) = match size {
+            "270m" => (640, 2048, 18, 4, 1, 262_144),
+            "1b" => (1152, 6912, 26, 4, 1, 262_144),
+            "4b" => (2560, 10240, 34, 8, 4, 262_208),
+            "12b" => (3840, 15360, 48, 16, 8, 262_208),
+            "27b" => (5376, 21504, 62, 32, 16, 262_208),
+            _ => return None,
+        };
+        Some(Config {
+            vocab_size: vocab,
+            hidden_size: hidden,
+            intermediate_size: inter,
+            num_hidden_layers: layers,
+            num_attention_heads: heads,
+            num_key_value_heads: kv,
+            head_dim: if size == "27b" { 128 } else { 256 },
+            rms_norm_eps: 1e-6,
+            rope_theta: 1_000_000.0,
+            rope_local_base_freq: 10_000.0,
+            sliding_window: if matches!(size, "270m" | "1b") { 512 } else { 1024 },
+            sliding_window_pattern: 6,
+            layer_types: None,
+            query_pre_attn_scalar: if size == "27b" { 168.0 } else { 256.0 },
+            max_position_embeddings: if matches!(size, "270m" | "1b") { 32_768 } else { 131_072 },
+            final_logit_softcapping: None,
+            attn_logit_softcapping: None,
+        })
+    }
+}
+
+/// RMSNorm with the Gemma weight already offset (`1 + w`).
+#[derive(Debug, Clone)]
+pub(crate) struct RmsNorm {
+    weight: Tensor,
+    eps: f32,
+}
+
+impl RmsNorm {
+    pub(crate) fn new(weight: Tensor, eps: f64) -> Self {
+        RmsNorm { weight, eps: eps as f32 }
+    }
+
+    pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps)
+    }
+}
+
+/// Cosine and sine tables for positions `0..len`.
+#[derive(Debug, Clone)]
+struct Rope {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl Rope {
+    fn new(head_dim: usize, base: f64, len: usize, device: &Device) -> candle_core::Result<Self> {
+        let inv: Vec<f32> = (0..head_dim)
+            .step_by(2)
+            .map(|i| 1.0 / base.powf(i as f64 / head_dim as f64) as f32)
+            .collect();
+        let inv = Tensor::from_vec(inv, (1, head_dim / 2), device)?;
+        let pos = Tensor::arange(0u32, len as u32, device)?.to_dtype(DType::F32)?.reshape((len, 1))?;
+        let freqs = pos.matmul(&inv)?;
+        Ok(Rope {
+            cos: freqs.cos()?,
+            sin: freqs.sin()?,
+        })
+    }
+
+    /// Rotates `x` [b, heads, t, d] for positions `start..start+t` (one start for all rows).
+    fn apply(&self, x: &Tensor, start: usize) -> candle_core::Result<Tensor> {
+        let t = x.dim(2)?;
+        let cos = self.cos.narrow(0, start, t)?;
+        let sin = self.sin.narrow(0, start, t)?;
+        candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)
+    }
+
+    /// Rotates `x` [b, heads, 1, d], row `i` at `positions[i]`.
+    fn apply_each(&self, x: &Tensor, positions: &Tensor) -> candle_core::Result<Tensor> {
+        let b = x.dim(0)?;
+        let cos = self.cos.index_select(positions, 0)?.reshape((b, 1, ()))?;
+        let sin = self.sin.index_select(positions, 0)?.reshape((b, 1, ()))?;
+        candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Attention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
+    q_norm: RmsNorm,
+    k_norm: RmsNorm,
+    n_head: usize,
+    n_kv: usize,
+    head_dim: usize,
+    scale: f64,
+    softcap: Option<f64>,
+    window: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+struct Mlp {
+    gate_proj: Linear,
+    up_proj: Linear,
+    down_proj: Linear,
+}
+
+impl Mlp {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let gate = self.gate_proj.forward(x)?.gelu()?;
+        self.down_proj.forward(&(gate * self.up_proj.forward(x)?)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Layer {
+    self_attn: Attention,
+    mlp: Mlp,
+    input_layernorm: RmsNorm,
+    post_attention_layernorm: RmsNorm,
+    pre_feedforward_layernorm: RmsNorm,
+    post_feedforward_layernorm: RmsNorm,
+    sliding: bool,
+}
+
+/// One sequence's key/value cache: per layer, preallocated `[1, kv, cap, d]`.
+#[derive(Debug)]
+pub struct KvCache {
+    layers: Vec<(Tensor, Tensor)>,
+    len: usize,
+    capacity: usize,
+}
+
+impl KvCache {
+    /// Tokens cached so far (the next token's position).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Room left.
+    pub fn remaining(&self) -> usize {
+        self.capacity - self.len
+    }
+}
+
+/// The Gemma 3 text model.
+#[derive(Debug, Clone)]
+pub struct Gemma3 {
+    config: Config,
+    embed_tokens: Tensor,
+    layers: Vec<Layer>,
+    norm: RmsNorm,
+    lm_head: Linear,
+    rope_local: Rope,
+    rope_global: Rope,
+    device: Device,
+    context: usize,
+}
+
+impl Gemma3 {
+    /// Builds the model from weights; rope tables cover `context` positions.
+    pub fn load(config: Config, weights: &Weights, context: usize) -> Result<Self, EngineError> {
+        let device = weights.device().clone();
+        let context = context.min(config.max_position_embeddings).max(1);
+        let eps = config.rms_norm_eps;
+        let model = "model";
+        let embed_tokens = weights.embedding(&format!("{model}.embed_tokens"))?;
+        let (vocab, hidden) = embed_tokens.dims2().map_err(EngineError::candle)?;
+        if hidden != config.hidden_size || vocab < config.vocab_size.min(vocab) {
+            return Err(EngineError::BadModel(format!(
+                "embedding is {vocab}x{hidden}, config says {}x{}",
+                config.vocab_size, config.hidden_size
+            )));
+        }
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for i in 0..config.num_hidden_layers {
+            let p = format!("{model}.layers.{i}");
+            let sliding = config.is_sliding(i);
+            let self_attn = Attention {
+                q_proj: weights.linear(&format!("{p}.self_attn.q_proj"))?,
+                k_proj: weights.linear(&format!("{p}.self_attn.k_proj"))?,
+                v_proj: weights.linear(&format!("{p}.self_attn.v_proj"))?,
+                o_proj: weights.linear(&format!("{p}.self_attn.o_proj"))?,
+                q_norm: RmsNorm::new(weights.norm(&format!("{p}.self_attn.q_norm"))?, eps),
+                k_norm: RmsNorm::new(weights.norm(&format!("{p}.self_attn.k_norm"))?, eps),
+                n_head: config.num_attention_heads,
+                n_kv: config.num_key_value_heads,
+                head_dim: config.head_dim,
+                scale: 1.0 / config.query_pre_attn_scalar.sqrt(),
+                softcap: config.attn_logit_softcapping,
+                window: sliding.then_some(config.sliding_window),
+            };
+            let mlp = Mlp {
+                gate_proj: weights.linear(&format!("{p}.mlp.gate_proj"))?,
+                up_proj: weights.linear(&format!("{p}.mlp.up_proj"))?,
+                down_proj: weights.linear(&format!("{p}.mlp.down_proj"))?,
+            };
+            let norm = |name: &str| -> Result<RmsNorm, EngineError> { Ok(RmsNorm::new(weights.norm(&format!("{p}.{name}"))?, eps)) };
+            layers.push(Layer {
+                self_attn,
+                mlp,
+                input_layernorm: norm("input_layernorm")?,
+                post_attention_layernorm: norm("post_attention_layernorm")?,
+                pre_feedforward_layernorm: norm("pre_feedforward_layernorm")?,
+                post_feedforward_layernorm: norm("post_feedforward_layernorm")?,
+                sliding,
+            });
+        }
+        let norm = RmsNorm::new(weights.norm(&format!("{model}.norm"))?, eps);
+        let lm_head = weights.lm_head("lm_head", &format!("{model}.embed_tokens"))?;
+        let rope = |base| Rope::new(config.head_dim, base, context, &device).map_err(EngineError::candle);
+        Ok(Gemma3 {
+            rope_local: rope(config.rope_local_base_freq)?,
+            rope_global: rope(config.rope_theta)?,
+            config,
+            embed_tokens,
+            layers,
+            norm,
+            lm_head,
+            device,
+            context,
+        })
+    }
+
+    /// The config.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Positions the rope tables cover.
+    pub fn context(&self) -> usize {
+        self.context
+    }
+
+    /// An empty cache for one sequence of up to `capacity` tokens.
+    pub fn new_cache(&self, capacity: usize) -> Result<KvCache, EngineError> {
+        let capacity = capacity.min(self.context);
+        let c = &self.config;
+        let zeros = || Tensor::zeros((1, c.num_key_value_heads, capacity, c.head_dim), DType::F32, &self.device);
+        let layers = (0..c.num_hidden_layers)
+            .map(|_| Ok((zeros()?, zeros()?)))
+            .collect::<candle_core::Result<Vec<_>>>()
+            .map_err(EngineError::candle)?;
+        Ok(KvCache { layers, len: 0, capacity })
+    }
+
+    fn embed(&self, tokens: &Tensor) -> candle_core::Result<Tensor> {
+        let shape = tokens.dims().to_vec();
+        let flat = tokens.flatten_all()?;
+        let rows = self.embed_tokens.index_select(&flat, 0)?.to_dtype(DType::F32)?;
+        let mut dims = shape;
+        dims.push(self.config.hidden_size);
+        rows.reshape(dims)? * (self.config.hidden_size as f64).sqrt()
+    }
+
+    fn logits(&self, last_hidden: &Tensor) -> candle_core::Result<Tensor> {
+        let x = self.norm.forward(last_hidden)?;
+        let logits = self.lm_head.forward(&x)?;
+        let logits = match self.config.final_logit_softcapping {
+            Some(cap) => ((logits / cap)?.tanh()? * cap)?,
+            None => logits,
+        };
+        // Never predict ids beyond the configured vocabulary (padding rows).
+        let v = logits.dim(D::Minus1)?;
+        if v > self.config.vocab_size {
+            logits.narrow(D::Minus1, 0, self.config.vocab_size)
+        } else {
+            Ok(logits)
+        }
+    }
+
+    /// Runs `tokens` of one sequence through the model, appending them to its
+    /// cache, and returns the logits `[vocab]` of the last one.
+    pub fn prefill(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor, EngineError> {
+        if tokens.is_empty() {
+            return Err(EngineError::BadInput("empty prompt".into()));
+        }
+        if tokens.len() > cache.remaining() {
+            return Err(EngineError::ContextFull {
+                needed: cache.len + tokens.len(),
+                capacity: cache.capacity,
+            });
+        }
+        self.prefill_inner(tokens, cache).map_err(EngineError::candle)
+    }
+
+    fn prefill_inner(&self, tokens: &[u32], cache: &mut KvCache) -> candle_core::Result<Tensor> {
+        let t = tokens.len();
+        let start = cache.len;
+        let ids = Tensor::from_slice(tokens, (1, t), &self.device)?;
+        let mut x = self.embed(&ids)?;
+        let causal = mask(t, start, None, &self.device)?;
+        let windowed = mask(t, start, Some(self.config.sliding_window), &self.device)?;
+        for (layer, (k_cache, v_cache)) in self.layers.iter().zip(&cache.layers) {
+            let a = &layer.self_attn;
+            let h = layer.input_layernorm.forward(&x)?;
+            let (q, k, v) = a.project(&h, 1, t)?;
+            let rope = if layer.sliding { &self.rope_local } else { &self.rope_global };
+            let q = rope.apply(&q, start)?;
+            let k = rope.apply(&k, start)?;
+            k_cache.slice_set(&k, 2, start)?;
+            v_cache.slice_set(&v.contiguous()?, 2, start)?;
+            let keys = k_cache.narrow(2, 0, start + t)?;
+            let values = v_cache.narrow(2, 0, start + t)?;
+            let m = if layer.sliding { &windowed } else { &causal };
+            let out = a.attend(&q, &keys, &values, Some(m))?;
+            let out = a.o_proj.forward(&out.transpose(1, 2)?.reshape((1, t, a.n_head * a.head_dim))?)?;
+            x = (x + layer.post_attention_layernorm.forward(&out)?)?;
+            let h = layer.pre_feedforward_layernorm.forward(&x)?;
+            x = (&x + layer.post_feedforward_layernorm.forward(&layer.mlp.forward(&h)?)?)?;
+        }
+        cache.len += t;
+        self.logits(&x.i((.., t - 1, ..))?)?.squeeze(0)
+    }
+
+    /// Decodes one token for each sequence, all in one batch: matmuls run
+    /// once for the batch; attention runs per sequence against its own cache
+    /// and position. Returns logits `[batch, vocab]`.
+    pub fn decode(&self, tokens: &[u32], caches: &mut [&mut KvCache]) -> Result<Tensor, EngineError> {
+        if tokens.len() != caches.len() || tokens.is_empty() {
+            return Err(EngineError::BadInput("decode needs one token per cache".into()));
+        }
+        if let Some(c) = caches.iter().find(|c| c.remaining() == 0) {
+            return Err(EngineError::ContextFull {
+                needed: c.len + 1,
+                capacity: c.capacity,
+            });
+        }
+        self.decode_inner(tokens, caches).map_err(EngineError::candle)
+    }
+
+    fn decode_inner(&self, tokens: &[u32], caches: &mut [&mut KvCache]) -> candle_core::Result<Tensor> {
+        let b = tokens.len();
+        let positions: Vec<u32> = caches.iter().map(|c| c.len as u32).collect();
+        let positions = Tensor::from_vec(positions, b, &self.device)?;
+        let ids = Tensor::from_slice(tokens, (b, 1), &self.device)?;
+        let mut x = self.embed(&ids)?;
+        for (li, layer) in self.layers.iter().enumerate() {
+            let a = &layer.self_attn;
+            let h = layer.input_layernorm.forward(&x)?;
+            let (q, k, v) = a.project(&h, b, 1)?;
+            let rope = if layer.sliding { &self.rope_local } else { &self.rope_global };
+            let q = rope.apply_each(&q, &positions)?;
+            let k = rope.apply_each(&k, &positions)?;
+            let v = v.contiguous()?;
+            let mut outs = Vec::with_capacity(b);
+            for (i, cache) in caches.iter().enumerate() {
+                let pos = cache.len;
+                let (k_cache, v_cache) = &cache.layers[li];
+                k_cache.slice_set(&k.narrow(0, i, 1)?, 2, pos)?;
+                v_cache.slice_set(&v.narrow(0, i, 1)?, 2, pos)?;
+                let from = match a.window {
+                    Some(w) if pos + 1 > w => pos + 1 - w,
+                    _ => 0,
+                };
+                let keys = k_cache.narrow(2, from, pos + 1 - from)?;
+                let values = v_cache.narrow(2, from, pos + 1 - from)?;
+                outs.push(a.attend(&q.narrow(0, i, 1)?, &keys, &values, None)?);
+            }
+            let out = Tensor::cat(&outs, 0)?.reshape((b, 1, a.n_head * a.head_dim))?;
+            let out = a.o_proj.forward(&out)?;
+            x = (x + layer.post_attention_layernorm.forward(&out)?)?;
+            let h = layer.pre_feedforward_layernorm.forward(&x)?;
+            x = (&x + layer.post_feedforward_layernorm.forward(&layer.mlp.forward(&h)?)?)?;
+        }
+        for cache in caches.iter_mut() {
+            cache.len += 1;
+        }
+        self.logits(&x.squeeze(1)?)
+    }
+}
+
+impl Attention {
+    /// Projects `h` [b, t, hidden] to q [b, heads, t, d] and k, v [b, kv, t, d], normed.
+    fn project(&self, h: &Tensor, b: usize, t: usize) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+        let q = self.q_proj.forward(h)?.reshape((b, t, self.n_head, self.head_dim))?.transpose(1, 2)?;
+        let k = self.k_proj.forward(h)?.reshape((b, t, self.n_kv, self.head_dim))?.transpose(1, 2)?;
+        let v = self.v_proj.forward(h)?.reshape((b, t, self.n_kv, self.head_dim))?.transpose(1, 2)?;
+        Ok((self.q_norm.forward(&q)?, self.k_norm.forward(&k)?, v))
+    }
+
+    /// Attention of one sequence: q [1, heads, t, d] against keys/values
+    /// [1, kv, l, d]; `mask` [t, l] is 0 where allowed and -inf elsewhere.
+    /// Query heads share their key/value head by reshaping, not copying.
+    fn attend(&self, q: &Tensor, keys: &Tensor, values: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        let t = q.dim(2)?;
+        let group = self.n_head / self.n_kv;
+        let q = q.contiguous()?.reshape((1, self.n_kv, group * t, self.head_dim))?;
+        let mut scores = (q.matmul(&keys.contiguous()?.t()?)? * self.scale)?;
+        if let Some(cap) = self.softcap {
+            scores = ((scores / cap)?.tanh()? * cap)?;
+        }
+        if let Some(mask) = mask {
+            let l = mask.dim(1)?;
+            let mask = mask.unsqueeze(0)?.broadcast_as((group, t, l))?.reshape((group * t, l))?;
+            scores = scores.broadcast_add(&mask)?;
+        }
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        probs.matmul(&values.contiguous()?)?.reshape((1, self.n_head, t, self.head_dim))
+    }
+}
+
+/// Additive mask [t, start + t] for queries at `start..start+t`: causal, and
+/// within `window` tokens (the query itself included) when given.
+fn mask(t: usize, start: usize, window: Option<usize>, device: &Device) -> candle_core::Result<Tensor> {
+    let l = start + t;
+    let data: Vec<f32> = (0..t)
+        .flat_map(|i| {
+            let qpos = start + i;
+            (0..l).map(move |j| {
+                let visible = j <= qpos && window.is_none_or(|w| qpos - j < w);
+                if visible { 0.0 } else { f32::NEG_INFINITY }
+            })
+        })
+        .collect();
+    Tensor::from_vec(data, (t, l), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_are_causal_and_windowed() {
+        let m = mask(3, 2, Some(3), &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
+        let allowed: Vec<Vec<bool>> = m.iter().map(|r| r.iter().map(|v| *v == 0.0).collect()).collect();
+        assert_eq!(allowed[0], [true, true, true, false, false]);
+        assert_eq!(allowed[1], [false, true, true, true, false]);
+        assert_eq!(allowed[2], [false, false, true, true, true]);
+    }
+
+    #[test]
+    fn layer_pattern_follows_the_config() {
+        let c = Config::preset("270m").unwrap();
+        let global: Vec<usize> = (0..c.num_hidden_layers).filter(|&i| !c.is_sliding(i)).collect();
+        assert_eq!(global, [5, 11, 17]);
+    }
+}

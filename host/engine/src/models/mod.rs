@@ -1,0 +1,212 @@
+//! Model families, one file each, behind one [`Model`] enum.
+//!
+//! Gemma 3 is lem's own ([`gemma3`]): batched decode with per-sequence caches.
+//! Llama (also Llama 3.x and Mistral GGUFs) and Qwen 2 come from
+//! candle-transformers' quantized models and decode one sequence at a time.
+
+pub mod gemma3;
+pub mod weights;
+
+use crate::EngineError;
+use candle_core::quantized::gguf_file;
+use candle_core::{Device, Tensor};
+use candle_transformers::models::{quantized_llama, quantized_qwen2};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use weights::Weights;
+
+/// The families lem can load, for error messages.
+pub const SUPPORTED: &str = "gemma3 (GGUF or safetensors), llama / mistral (GGUF), qwen2 (GGUF)";
+
+/// A loaded model.
+pub enum Model {
+    /// Gemma 3, lem's own implementation.
+    Gemma3(gemma3::Gemma3),
+    /// Llama-architecture GGUF (Llama 2/3.x, Mistral) via candle-transformers.
+    Llama(Mutex<quantized_llama::ModelWeights>),
+    /// Qwen 2 / 2.5 GGUF via candle-transformers.
+    Qwen2(Mutex<quantized_qwen2::ModelWeights>),
+}
+
+/// Where a model's files are.
+#[derive(Debug, Clone)]
+pub enum ModelFiles {
+    /// One GGUF file.
+    Gguf(PathBuf),
+    /// A Hugging Face directory: `config.json` and safetensors shards.
+    Safetensors {
+        /// The directory.
+        dir: PathBuf,
+        /// The shards.
+        shards: Vec<PathBuf>,
+    },
+}
+
+impl ModelFiles {
+    /// Recognises a `.gguf` file or a directory with `config.json` + `*.safetensors`.
+    pub fn locate(path: &Path) -> Result<Self, EngineError> {
+        if path.is_file() {
+            return Ok(ModelFiles::Gguf(path.to_owned()));
+        }
+        if path.is_dir() {
+            let mut shards: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| EngineError::Io(path.to_owned(), e))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+                .collect();
+            shards.sort();
+            if shards.is_empty() || !path.join("config.json").is_file() {
+                return Err(EngineError::BadFile {
+                    path: path.to_owned(),
+                    reason: "a model directory needs config.json and *.safetensors".into(),
+                });
+            }
+            return Ok(ModelFiles::Safetensors {
+                dir: path.to_owned(),
+                shards,
+            });
+        }
+        Err(EngineError::Io(path.to_owned(), std::io::Error::new(std::io::ErrorKind::NotFound, "no such model file or directory")))
+    }
+
+    /// The directory whose `tokenizer.json` belongs to this model.
+    pub fn dir(&self) -> &Path {
+        match self {
+            ModelFiles::Gguf(p) => p.parent().unwrap_or(Path::new(".")),
+            ModelFiles::Safetensors { dir, .. } => dir,
+        }
+    }
+}
+
+impl Model {
+    /// Loads a model; `context` bounds prompt plus output length.
+    pub fn load(files: &ModelFiles, device: &Device, context: usize) -> Result<Self, EngineError> {
+        match files {
+            ModelFiles::Gguf(path) => Self::load_gguf(path, device, context),
+            ModelFiles::Safetensors { dir, shards } => {
+                let config_path = dir.join("config.json");
+                let text = std::fs::read_to_string(&config_path).map_err(|e| EngineError::Io(config_path.clone(), e))?;
+                let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| EngineError::BadFile {
+                    path: config_path.clone(),
+                    reason: format!("not JSON: {e}"),
+                })?;
+                let model_type = value.get("model_type").and_then(|v| v.as_str()).unwrap_or("unknown");
+                match model_type {
+                    "gemma3_text" | "gemma3" => {
+                        let text_config = value.get("text_config").cloned().unwrap_or(value.clone());
+                        let config: gemma3::Config = serde_json::from_value(text_config).map_err(|e| EngineError::BadFile {
+                            path: config_path.clone(),
+                            reason: format!("not a Gemma 3 config: {e}"),
+                        })?;
+                        let weights = Weights::safetensors(shards, device)?;
+                        Ok(Model::Gemma3(gemma3::Gemma3::load(config, &weights, context)?))
+                    }
+                    other => Err(EngineError::Unsupported(format!(
+                        "safetensors model_type `{other}` ({}); lem loads {SUPPORTED}",
+                        config_path.display()
+                    ))),
+                }
+            }
+        }
+    }
+
+    fn load_gguf(path: &Path, device: &Device, context: usize) -> Result<Self, EngineError> {
+        let weights = Weights::gguf(path, device)?;
+        let md = weights.gguf_metadata().expect("gguf");
+        let arch = md.get("general.architecture").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
+        let bad = |e: candle_core::Error| EngineError::BadFile {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        };
+        match arch.as_str() {
+            "gemma3" => {
+                let config = gemma3_config_from_gguf(md).map_err(|reason| EngineError::BadFile {
+                    path: path.to_owned(),
+                    reason,
+                })?;
+                Ok(Model::Gemma3(gemma3::Gemma3::load(config, &weights, context)?))
+            }
+            "llama" | "qwen2" => {
+                let mut file = std::fs::File::open(path).map_err(|e| EngineError::Io(path.to_owned(), e))?;
+                let content = gguf_file::Content::read(&mut file).map_err(bad)?;
+                if arch == "llama" {
+                    Ok(Model::Llama(Mutex::new(quantized_llama::ModelWeights::from_gguf(content, &mut file, device).map_err(bad)?)))
+                } else {
+                    Ok(Model::Qwen2(Mutex::new(quantized_qwen2::ModelWeights::from_gguf(content, &mut file, device).map_err(bad)?)))
+                }
+            }
+            "" => Err(EngineError::BadFile {
+                path: path.to_owned(),
+                reason: "GGUF has no general.architecture".into(),
+            }),
+            other => Err(EngineError::Unsupported(format!(
+                "{}: architecture `{other}`; lem loads {SUPPORTED}",
+                path.display()
+            ))),
+        }
+    }
+
+    /// The family's name.
+    pub fn family(&self) -> &'static str {
+        match self {
+            Model::Gemma3(_) => "gemma3",
+            Model::Llama(_) => "llama",
+            Model::Qwen2(_) => "qwen2",
+        }
+    }
+
+    /// Logits of the last token of a whole sequence (one sequence, from
+    /// position 0), for families without external caches.
+    pub(crate) fn forward_one(&self, tokens: &[u32], index_pos: usize, device: &Device) -> Result<Tensor, EngineError> {
+        let input = Tensor::new(tokens, device).and_then(|t| t.unsqueeze(0)).map_err(EngineError::candle)?;
+        let logits = match self {
+            Model::Llama(m) => m.lock().expect("model lock").forward(&input, index_pos),
+            Model::Qwen2(m) => m.lock().expect("model lock").forward(&input, index_pos),
+            Model::Gemma3(_) => unreachable!("gemma3 uses its own caches"),
+        };
+        logits.and_then(|l| l.squeeze(0)).map_err(EngineError::candle)
+    }
+}
+
+/// Gemma 3 facts from GGUF metadata; what the file leaves out (local rope
+/// base, layer pattern) takes the published values, as llama.cpp does.
+fn gemma3_config_from_gguf(md: &std::collections::HashMap<String, gguf_file::Value>) -> Result<gemma3::Config, String> {
+    let get = |key: &str| -> Result<u32, String> {
+        md.get(&format!("gemma3.{key}"))
+            .ok_or_else(|| format!("GGUF metadata lacks gemma3.{key}"))?
+            .to_u32()
+            .map_err(|e| format!("gemma3.{key}: {e}"))
+    };
+    let getf = |key: &str| md.get(&format!("gemma3.{key}")).and_then(|v| v.to_f32().ok());
+    let layers = get("block_count")? as usize;
+    let hidden = get("embedding_length")? as usize;
+    let heads = get("attention.head_count")? as usize;
+    let head_dim = get("attention.key_length")? as usize;
+    // llama.cpp: the 27B (62 layers) scales by hidden/heads, the others by head_dim.
+    let pre_attn = if layers == 62 { hidden / heads } else { head_dim };
+    let vocab = md
+        .get("tokenizer.ggml.tokens")
+        .and_then(|v| v.to_vec().ok())
+        .map(|v| v.len())
+        .unwrap_or(262_144);
+    Ok(gemma3::Config {
+        vocab_size: vocab,
+        hidden_size: hidden,
+        intermediate_size: get("feed_forward_length")? as usize,
+        num_hidden_layers: layers,
+        num_attention_heads: heads,
+        num_key_value_heads: get("attention.head_count_kv")? as usize,
+        head_dim,
+        rms_norm_eps: getf("attention.layer_norm_rms_epsilon").unwrap_or(1e-6) as f64,
+        rope_theta: getf("rope.freq_base").unwrap_or(1_000_000.0) as f64,
+        rope_local_base_freq: 10_000.0,
+        sliding_window: get("attention.sliding_window").unwrap_or(512) as usize,
+        sliding_window_pattern: 6,
+        layer_types: None,
+        query_pre_attn_scalar: pre_attn as f64,
+        max_position_embeddings: get("context_length").unwrap_or(32_768) as usize,
+        final_logit_softcapping: None,
+        attn_logit_softcapping: None,
+    })
+}

@@ -1,0 +1,114 @@
+//! The tokenizer (`tokenizer.json`) with what `tokenizer_config.json` adds:
+//! the chat template, BOS/EOS and end-of-turn tokens.
+
+use crate::EngineError;
+use crate::chat_template::ChatTemplate;
+use lem_core::ChatMessage;
+use std::path::Path;
+
+/// A tokenizer bound to one model.
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+    template: Option<ChatTemplate>,
+    stop_ids: Vec<u32>,
+    bos: Option<String>,
+}
+
+impl Tokenizer {
+    /// Loads `tokenizer.json` and, when present, `tokenizer_config.json` from `dir`.
+    pub fn load(dir: &Path) -> Result<Self, EngineError> {
+        let json = dir.join("tokenizer.json");
+        if !json.is_file() {
+            return Err(EngineError::BadFile {
+                path: json,
+                reason: "missing: a model needs its tokenizer.json beside it (or pass --tokenizer DIR)".into(),
+            });
+        }
+        let inner = tokenizers::Tokenizer::from_file(&json).map_err(|e| EngineError::BadFile {
+            path: json.clone(),
+            reason: format!("not a valid tokenizer.json: {e}"),
+        })?;
+        let config_path = dir.join("tokenizer_config.json");
+        let config: serde_json::Value = if config_path.is_file() {
+            let text = std::fs::read_to_string(&config_path).map_err(|e| EngineError::Io(config_path.clone(), e))?;
+            serde_json::from_str(&text).map_err(|e| EngineError::BadFile {
+                path: config_path.clone(),
+                reason: format!("not JSON: {e}"),
+            })?
+        } else {
+            serde_json::Value::Null
+        };
+        let token_text = |key: &str| -> Option<String> {
+            match config.get(key)? {
+                serde_json::Value::String(s) => Some(s.clone()),
+                v => v.get("content").and_then(|c| c.as_str()).map(str::to_string),
+            }
+        };
+        let bos = token_text("bos_token");
+        let eos = token_text("eos_token");
+        let mut stop_ids = Vec::new();
+        for text in [eos.as_deref(), Some("<eos>"), Some("<end_of_turn>"), Some("<|eot_id|>"), Some("<|im_end|>"), Some("</s>"), Some("<|end_of_text|>")]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(id) = inner.token_to_id(text)
+                && !stop_ids.contains(&id)
+            {
+                stop_ids.push(id);
+            }
+        }
+        let template = match config.get("chat_template").and_then(|t| t.as_str()) {
+            Some(source) => Some(ChatTemplate::new(source, bos.as_deref().unwrap_or(""), eos.as_deref().unwrap_or(""))?),
+            None => None,
+        };
+        Ok(Tokenizer {
+            inner,
+            template,
+            stop_ids,
+            bos,
+        })
+    }
+
+    /// Whether the model has a chat template (else it is treated as a base model).
+    pub fn has_chat_template(&self) -> bool {
+        self.template.is_some()
+    }
+
+    /// Token ids that end generation.
+    pub fn stop_ids(&self) -> &[u32] {
+        &self.stop_ids
+    }
+
+    /// Renders messages to prompt text: the chat template with a generation
+    /// prompt, or the base-model layout when there is no template.
+    pub fn prompt_text(&self, messages: &[ChatMessage]) -> Result<String, EngineError> {
+        match &self.template {
+            Some(t) => t.render(messages, true),
+            None => Ok(format!("{}{}", self.bos.as_deref().unwrap_or(""), crate::chat_template::base_prompt(messages))),
+        }
+    }
+
+    /// Encodes text exactly as written (special tokens in the text are
+    /// recognised; none are added).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, EngineError> {
+        self.inner
+            .encode(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| EngineError::BadInput(format!("cannot tokenize: {e}")))
+    }
+
+    /// Decodes ids to text, skipping special tokens.
+    pub fn decode(&self, ids: &[u32]) -> Result<String, EngineError> {
+        self.inner.decode(ids, true).map_err(|e| EngineError::BadInput(format!("cannot decode: {e}")))
+    }
+
+    /// The text of one token id, if any.
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
+    /// Renders and encodes a conversation.
+    pub fn encode_chat(&self, messages: &[ChatMessage]) -> Result<Vec<u32>, EngineError> {
+        self.encode(&self.prompt_text(messages)?)
+    }
+}
