@@ -12,7 +12,14 @@ fn main() {
     let crate_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let root = crate_dir.join("../..").canonicalize().unwrap();
     let plugins_dir = root.join("plugins");
-    for watched in ["plugins", "wit", "benchmarks", "examples", "Cargo.toml", "Cargo.lock"] {
+    for watched in [
+        "plugins",
+        "wit",
+        "benchmarks",
+        "examples",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 

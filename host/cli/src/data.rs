@@ -9,18 +9,25 @@ use std::path::Path;
 
 /// The items of a benchmark, in file order; `data` overrides the manifest's
 /// file (whose pinned sha256 is then checked). Duplicate ids are an error.
-pub fn load_items(manifest: &BenchmarkManifest, data: Option<&Path>) -> Result<Vec<Located<BenchmarkItem>>> {
+pub fn load_items(
+    manifest: &BenchmarkManifest,
+    data: Option<&Path>,
+) -> Result<Vec<Located<BenchmarkItem>>> {
     let (path, pinned) = match data {
         Some(path) => (path.to_path_buf(), None),
         None => (
-            manifest
-                .data_path()
-                .with_context(|| format!("benchmark `{}` has no data file: pass --data", manifest.name))?,
+            manifest.data_path().with_context(|| {
+                format!(
+                    "benchmark `{}` has no data file: pass --data",
+                    manifest.name
+                )
+            })?,
             manifest.data.sha256.as_deref(),
         ),
     };
     if let Some(pin) = pinned {
-        let actual = lem_core::hash::sha256_file(&path).with_context(|| format!("reading {}", path.display()))?;
+        let actual = lem_core::hash::sha256_file(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         if !actual.eq_ignore_ascii_case(pin) {
             bail!(
                 "{}: sha256 {actual} does not match the manifest's pinned {pin}; the data changed or is not the file the manifest expects",
@@ -35,9 +42,17 @@ pub fn load_items(manifest: &BenchmarkManifest, data: Option<&Path>) -> Result<V
         let item = BenchmarkItem::from_record(row.value, &manifest.data.id_field)
             .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), row.line))?;
         if let Some(first) = first_line.insert(item.id.clone(), row.line) {
-            bail!("{}:{}: duplicate id `{}` (first on line {first}); ids must be unique", path.display(), row.line, item.id);
+            bail!(
+                "{}:{}: duplicate id `{}` (first on line {first}); ids must be unique",
+                path.display(),
+                row.line,
+                item.id
+            );
         }
-        items.push(Located { line: row.line, value: item });
+        items.push(Located {
+            line: row.line,
+            value: item,
+        });
     }
     Ok(items)
 }

@@ -59,11 +59,17 @@ pub fn model(spec: &str) -> Result<PathBuf> {
         return Ok(path.to_path_buf());
     }
     if spec == DEFAULT_MODEL {
-        let installed = lem_core::lem_home().join("models").join(DEFAULT_MODEL).join("gemma-3-270m-q4_k_m.gguf");
+        let installed = lem_core::lem_home()
+            .join("models")
+            .join(DEFAULT_MODEL)
+            .join("gemma-3-270m-q4_k_m.gguf");
         if installed.is_file() {
             return Ok(installed);
         }
-        bail!("{DEFAULT_MODEL} is not installed at {}: run scripts/setup", installed.display());
+        bail!(
+            "{DEFAULT_MODEL} is not installed at {}: run scripts/setup",
+            installed.display()
+        );
     }
     bail!("no model at `{spec}`: pass a .gguf file, a safetensors directory, or `{DEFAULT_MODEL}`")
 }

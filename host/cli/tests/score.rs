@@ -21,9 +21,13 @@ fn scratch_home() -> PathBuf {
 fn upstream() -> Option<PathBuf> {
     match std::env::var_os("LEM_UPSTREAM") {
         Some(dir) => Some(PathBuf::from(dir)),
-        None if std::env::var_os("CI").is_some() => panic!("LEM_UPSTREAM is unset in CI; .ci/run must set it"),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("LEM_UPSTREAM is unset in CI; .ci/run must set it")
+        }
         None => {
-            eprintln!("SKIPPED: LEM_UPSTREAM is unset; set it to ../shared/lem-upstream to run this test");
+            eprintln!(
+                "SKIPPED: LEM_UPSTREAM is unset; set it to ../shared/lem-upstream to run this test"
+            );
             None
         }
     }
@@ -75,7 +79,12 @@ impl Fixture {
         );
         f.write(
             "responses.jsonl",
-            &[response("a", "1 + 1 = 2\\n#### 2"), response("b", "I think it is 6"), response("c", "10 - 4 = 6")].join("\n"),
+            &[
+                response("a", "1 + 1 = 2\\n#### 2"),
+                response("b", "I think it is 6"),
+                response("c", "10 - 4 = 6"),
+            ]
+            .join("\n"),
         );
         f
     }
@@ -91,8 +100,22 @@ impl Fixture {
     }
 
     fn score(&self, extra: &[&str]) -> Output {
-        let (data, responses, out) = (self.path("data.jsonl"), self.path("responses.jsonl"), self.path("scores.jsonl"));
-        let mut args = vec!["score", "--benchmark", "gsm8k", "--data", &data, "--responses", &responses, "--out", &out];
+        let (data, responses, out) = (
+            self.path("data.jsonl"),
+            self.path("responses.jsonl"),
+            self.path("scores.jsonl"),
+        );
+        let mut args = vec![
+            "score",
+            "--benchmark",
+            "gsm8k",
+            "--data",
+            &data,
+            "--responses",
+            &responses,
+            "--out",
+            &out,
+        ];
         args.extend_from_slice(extra);
         lem(&args)
     }
@@ -121,7 +144,10 @@ fn scores_and_writes_one_record_per_item() {
     assert!((summary["metrics"]["accuracy"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-12);
     assert!((summary["metrics"]["strict"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-12);
     let text = std::fs::read_to_string(f.path("scores.jsonl")).unwrap();
-    let records: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(records.len(), 3);
     assert_eq!(records[0]["plugin"]["name"], "gsm8k");
     assert_eq!(records[0]["plugin"]["sha256"].as_str().unwrap().len(), 64);
@@ -132,7 +158,10 @@ fn scores_and_writes_one_record_per_item() {
     // The human table names the metrics.
     let out = f.score(&[]);
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.contains("accuracy") && table.contains("0.6667"), "{table}");
+    assert!(
+        table.contains("accuracy") && table.contains("0.6667"),
+        "{table}"
+    );
 }
 
 fn assert_refused(out: &Output, f: &Fixture, wants: &[&str]) {
@@ -147,7 +176,10 @@ fn assert_refused(out: &Output, f: &Fixture, wants: &[&str]) {
 #[test]
 fn a_malformed_line_is_named_by_file_and_line() {
     let f = Fixture::new();
-    f.write("responses.jsonl", &format!("{}\n{{\"id\": \"b\", oops\n", response("a", "2")));
+    f.write(
+        "responses.jsonl",
+        &format!("{}\n{{\"id\": \"b\", oops\n", response("a", "2")),
+    );
     assert_refused(&f.score(&[]), &f, &["responses.jsonl:2:", "not valid JSON"]);
 }
 
@@ -155,19 +187,47 @@ fn a_malformed_line_is_named_by_file_and_line() {
 fn a_missing_field_is_named() {
     let f = Fixture::new();
     f.write("responses.jsonl", "{\"id\":\"a\",\"benchmark\":\"gsm8k\",\"model\":\"m\",\"prompt\":\"q\",\"elapsed_seconds\":1}\n");
-    assert_refused(&f.score(&[]), &f, &["responses.jsonl:1:", "missing field `response`"]);
+    assert_refused(
+        &f.score(&[]),
+        &f,
+        &["responses.jsonl:1:", "missing field `response`"],
+    );
     f.write("data.jsonl", "{\"question\":\"no id\"}\n");
-    assert_refused(&f.score(&[]), &f, &["data.jsonl:1:", "missing id field `id`"]);
+    assert_refused(
+        &f.score(&[]),
+        &f,
+        &["data.jsonl:1:", "missing id field `id`"],
+    );
 }
 
 #[test]
 fn unknown_and_duplicate_ids_are_refused() {
     let f = Fixture::new();
-    f.write("responses.jsonl", &[response("a", "2"), response("zzz", "2")].join("\n"));
-    assert_refused(&f.score(&[]), &f, &["responses.jsonl:2:", "`zzz` is not in the benchmark data"]);
-    f.write("responses.jsonl", &[response("a", "2"), response("a", "3")].join("\n"));
-    assert_refused(&f.score(&[]), &f, &["responses.jsonl:2:", "duplicate response for id `a` (first on line 1)"]);
-    f.write("data.jsonl", "{\"id\":\"a\",\"correct_answer\":\"2\"}\n{\"id\":\"a\",\"correct_answer\":\"3\"}\n");
+    f.write(
+        "responses.jsonl",
+        &[response("a", "2"), response("zzz", "2")].join("\n"),
+    );
+    assert_refused(
+        &f.score(&[]),
+        &f,
+        &["responses.jsonl:2:", "`zzz` is not in the benchmark data"],
+    );
+    f.write(
+        "responses.jsonl",
+        &[response("a", "2"), response("a", "3")].join("\n"),
+    );
+    assert_refused(
+        &f.score(&[]),
+        &f,
+        &[
+            "responses.jsonl:2:",
+            "duplicate response for id `a` (first on line 1)",
+        ],
+    );
+    f.write(
+        "data.jsonl",
+        "{\"id\":\"a\",\"correct_answer\":\"2\"}\n{\"id\":\"a\",\"correct_answer\":\"3\"}\n",
+    );
     assert_refused(&f.score(&[]), &f, &["data.jsonl:2:", "duplicate id `a`"]);
 }
 
@@ -185,8 +245,15 @@ fn a_failed_run_leaves_an_earlier_output_untouched() {
     f.write("responses.jsonl", "not json\n");
     let out = f.score(&[]);
     assert!(!out.status.success());
-    assert_eq!(std::fs::read_to_string(&earlier).unwrap(), "earlier results\n");
-    let leftovers = std::fs::read_dir(f.dir.path()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains("partial")).count();
+    assert_eq!(
+        std::fs::read_to_string(&earlier).unwrap(),
+        "earlier results\n"
+    );
+    let leftovers = std::fs::read_dir(f.dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+        .count();
     assert_eq!(leftovers, 0);
 }
 
@@ -194,27 +261,76 @@ fn a_failed_run_leaves_an_earlier_output_untouched() {
 fn per_item_plugin_failures_are_recorded_and_counted() {
     let f = Fixture::new();
     // Items whose id the hostile guest turns into an attack.
-    f.write("data.jsonl", "{\"id\":\"loop\"}\n{\"id\":\"fine\"}\n{\"id\":\"panic\"}\n");
+    f.write(
+        "data.jsonl",
+        "{\"id\":\"loop\"}\n{\"id\":\"fine\"}\n{\"id\":\"panic\"}\n",
+    );
     f.write(
         "responses.jsonl",
-        &[response("loop", "x"), response("fine", "x"), response("panic", "x")].join("\n"),
+        &[
+            response("loop", "x"),
+            response("fine", "x"),
+            response("panic", "x"),
+        ]
+        .join("\n"),
     );
     let hostile = lem_bundled::test_plugin("hostile");
     f.write(
         "hostile.toml",
-        &format!("name = \"gsm8k\"\n[[scorers]]\nplugin = {:?}\n[scorers.limits]\nfuel = 100000000\n", hostile.display().to_string()),
+        &format!(
+            "name = \"gsm8k\"\n[[scorers]]\nplugin = {:?}\n[scorers.limits]\nfuel = 100000000\n",
+            hostile.display().to_string()
+        ),
     );
-    let (data, responses, out_path, manifest) = (f.path("data.jsonl"), f.path("responses.jsonl"), f.path("scores.jsonl"), f.path("hostile.toml"));
-    let out = lem(&["score", "--benchmark", &manifest, "--data", &data, "--responses", &responses, "--out", &out_path, "--json"]);
+    let (data, responses, out_path, manifest) = (
+        f.path("data.jsonl"),
+        f.path("responses.jsonl"),
+        f.path("scores.jsonl"),
+        f.path("hostile.toml"),
+    );
+    let out = lem(&[
+        "score",
+        "--benchmark",
+        &manifest,
+        "--data",
+        &data,
+        "--responses",
+        &responses,
+        "--out",
+        &out_path,
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((summary["n"].as_u64(), summary["failures"].as_u64()), (Some(3), Some(2)));
+    assert_eq!(
+        (summary["n"].as_u64(), summary["failures"].as_u64()),
+        (Some(3), Some(2))
+    );
     assert_eq!(summary["metrics"]["ok"], 1.0);
     let text = std::fs::read_to_string(&out_path).unwrap();
-    let kinds: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["error"]["kind"].clone()).collect();
-    assert_eq!(kinds, [serde_json::json!("out-of-fuel"), serde_json::Value::Null, serde_json::json!("trap")]);
+    let kinds: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["error"]["kind"].clone())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            serde_json::json!("out-of-fuel"),
+            serde_json::Value::Null,
+            serde_json::json!("trap")
+        ]
+    );
     // --strict turns recorded failures into a non-zero exit.
-    let out = lem(&["score", "--benchmark", &manifest, "--data", &data, "--responses", &responses, "--strict"]);
+    let out = lem(&[
+        "score",
+        "--benchmark",
+        &manifest,
+        "--data",
+        &data,
+        "--responses",
+        &responses,
+        "--strict",
+    ]);
     assert_eq!(out.status.code(), Some(3));
 }
 
@@ -224,11 +340,31 @@ fn a_pinned_plugin_with_another_digest_is_refused() {
     let gsm8k = lem_bundled::built_plugin("gsm8k");
     f.write(
         "pinned.toml",
-        &format!("name = \"gsm8k\"\n[[scorers]]\nplugin = {:?}\nsha256 = \"{}\"\n", gsm8k.display().to_string(), "ab".repeat(32)),
+        &format!(
+            "name = \"gsm8k\"\n[[scorers]]\nplugin = {:?}\nsha256 = \"{}\"\n",
+            gsm8k.display().to_string(),
+            "ab".repeat(32)
+        ),
     );
-    let (data, responses, manifest) = (f.path("data.jsonl"), f.path("responses.jsonl"), f.path("pinned.toml"));
-    let out = lem(&["score", "--benchmark", &manifest, "--data", &data, "--responses", &responses]);
-    assert_refused(&out, &f, &["does not match the pinned", "refusing to run it"]);
+    let (data, responses, manifest) = (
+        f.path("data.jsonl"),
+        f.path("responses.jsonl"),
+        f.path("pinned.toml"),
+    );
+    let out = lem(&[
+        "score",
+        "--benchmark",
+        &manifest,
+        "--data",
+        &data,
+        "--responses",
+        &responses,
+    ]);
+    assert_refused(
+        &out,
+        &f,
+        &["does not match the pinned", "refusing to run it"],
+    );
 }
 
 #[test]
@@ -256,10 +392,26 @@ fn the_readme_example_scorer_builds_and_scores() {
     let wasm = lem_bundled::guest_path("word-count-scorer");
     f.write(
         "words.toml",
-        &format!("name = \"gsm8k\"\n[[scorers]]\nplugin = {:?}\n", wasm.display().to_string()),
+        &format!(
+            "name = \"gsm8k\"\n[[scorers]]\nplugin = {:?}\n",
+            wasm.display().to_string()
+        ),
     );
-    let (data, responses, manifest) = (f.path("data.jsonl"), f.path("responses.jsonl"), f.path("words.toml"));
-    let out = lem(&["score", "--benchmark", &manifest, "--data", &data, "--responses", &responses, "--json"]);
+    let (data, responses, manifest) = (
+        f.path("data.jsonl"),
+        f.path("responses.jsonl"),
+        f.path("words.toml"),
+    );
+    let out = lem(&[
+        "score",
+        "--benchmark",
+        &manifest,
+        "--data",
+        &data,
+        "--responses",
+        &responses,
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // Responses: "1 + 1 = 2\n#### 2" (7 words), "I think it is 6" (5), "10 - 4 = 6" (5).

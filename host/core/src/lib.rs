@@ -18,12 +18,12 @@ pub mod store;
 
 pub use jsonl::{AtomicFile, JsonlError, Located};
 pub use manifest::{BenchmarkManifest, ManifestError};
-pub use store::{AppendStore, OpenReport, StoreError};
 pub use policy::{Grants, Limits, Policy};
 pub use records::{
     BenchmarkItem, ChatMessage, PluginIdentity, ResponseRecord, ScoreError, ScoreRecord,
     ScoreSummary,
 };
+pub use store::{AppendStore, OpenReport, StoreError};
 
 /// Where lem keeps its caches and downloaded models: `$LEM_HOME`, else
 /// `$XDG_CACHE_HOME/lem`, else `~/.cache/lem`.

@@ -60,7 +60,12 @@ impl AppendStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let mut file = OpenOptions::new().read(true).append(true).create(true).open(path).map_err(io)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(io)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io)?;
         let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
@@ -83,7 +88,8 @@ impl AppendStore {
                 line: index + 1,
                 message,
             };
-            let value: serde_json::Value = serde_json::from_slice(line).map_err(|e| damaged(format!("not valid JSON: {e}")))?;
+            let value: serde_json::Value = serde_json::from_slice(line)
+                .map_err(|e| damaged(format!("not valid JSON: {e}")))?;
             let id = value
                 .get("id")
                 .and_then(|v| v.as_str())
@@ -148,14 +154,28 @@ mod tests {
             s.append("a", &json!({"id": "a", "x": 1})).unwrap();
             s.append("b", &json!({"id": "b", "x": 2})).unwrap();
         }
-        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"id\": \"c\", \"x\"").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"id\": \"c\", \"x\"")
+            .unwrap();
         let (mut s, report) = AppendStore::open(&path).unwrap();
-        assert_eq!(report, OpenReport { kept: 2, repaired_bytes: 15 });
+        assert_eq!(
+            report,
+            OpenReport {
+                kept: 2,
+                repaired_bytes: 15
+            }
+        );
         assert!(s.contains("a") && s.contains("b") && !s.contains("c"));
         s.append("c", &json!({"id": "c"})).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 3);
-        assert!(text.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+        assert!(
+            text.lines()
+                .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+        );
     }
 
     #[test]
@@ -166,6 +186,9 @@ mod tests {
         let err = AppendStore::open(&path).err().unwrap().to_string();
         assert!(err.contains("r.jsonl:2:"), "{err}");
         // Nothing was changed.
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"id\":\"a\"}\ngarbage\n{\"id\":\"b\"}\n");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"id\":\"a\"}\ngarbage\n{\"id\":\"b\"}\n"
+        );
     }
 }

@@ -24,11 +24,16 @@ impl ChatTemplate {
             .build()
             .map_err(|e| EngineError::BadTemplate(e.to_string()))?;
         env.set_syntax(syntax);
-        env.add_function("raise_exception", |message: String| -> Result<String, minijinja::Error> {
-            Err(minijinja::Error::new(ErrorKind::InvalidOperation, message))
-        });
+        env.add_function(
+            "raise_exception",
+            |message: String| -> Result<String, minijinja::Error> {
+                Err(minijinja::Error::new(ErrorKind::InvalidOperation, message))
+            },
+        );
         env.add_template_owned("chat", source.to_string())
-            .map_err(|e| EngineError::BadTemplate(format!("the chat template does not compile: {e:#}")))?;
+            .map_err(|e| {
+                EngineError::BadTemplate(format!("the chat template does not compile: {e:#}"))
+            })?;
         Ok(ChatTemplate {
             env,
             bos: bos.into(),
@@ -38,8 +43,15 @@ impl ChatTemplate {
 
     /// Renders a conversation; with `add_generation_prompt` the text ends
     /// where the model's answer begins.
-    pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String, EngineError> {
-        let template = self.env.get_template("chat").map_err(|e| EngineError::BadTemplate(e.to_string()))?;
+    pub fn render(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String, EngineError> {
+        let template = self
+            .env
+            .get_template("chat")
+            .map_err(|e| EngineError::BadTemplate(e.to_string()))?;
         template
             .render(context! {
                 messages => minijinja::Value::from(minijinja::value::Serde(messages)),
@@ -55,7 +67,11 @@ impl ChatTemplate {
 /// upstream harness builds it: system text, blank line, the user turns,
 /// blank line, `Answer:`.
 pub fn base_prompt(messages: &[ChatMessage]) -> String {
-    let mut parts: Vec<&str> = messages.iter().filter(|m| m.role != "assistant").map(|m| m.content.trim()).collect();
+    let mut parts: Vec<&str> = messages
+        .iter()
+        .filter(|m| m.role != "assistant")
+        .map(|m| m.content.trim())
+        .collect();
     parts.retain(|p| !p.is_empty());
     format!("{}\n\nAnswer:", parts.join("\n\n"))
 }

@@ -1,9 +1,9 @@
 //! [`Engine`]: a model, its tokenizer and a device, ready to generate.
 
+use crate::EngineError;
 use crate::generate::{self, Event, Request};
 use crate::models::{Model, ModelFiles};
 use crate::tokenizer::Tokenizer;
-use crate::EngineError;
 use candle_core::Device;
 use lem_core::ChatMessage;
 use std::path::{Path, PathBuf};
@@ -89,13 +89,19 @@ impl Engine {
             _ => (options.context, None),
         };
         if let Some(vocab) = vocab {
-            // The tokenizer may know ids the model has no row for: refuse a
-            // tokenizer that disagrees by more than such extras.
-            let known = tokenizer.id_to_token(vocab as u32 + 64).is_some();
-            if known {
+            // Tokenizers may carry a few ids the model has no row for (Gemma's
+            // `<image_soft_token>`); one of another size belongs to another model.
+            let size = tokenizer.vocab_size();
+            if size.abs_diff(vocab) > 1024 {
                 return Err(EngineError::BadFile {
-                    path: options.tokenizer_dir.clone().unwrap_or(files.dir().to_owned()).join("tokenizer.json"),
-                    reason: format!("this tokenizer has ids far beyond the model's vocabulary of {vocab}: it belongs to another model"),
+                    path: options
+                        .tokenizer_dir
+                        .clone()
+                        .unwrap_or(files.dir().to_owned())
+                        .join("tokenizer.json"),
+                    reason: format!(
+                        "this tokenizer has {size} tokens but the model has {vocab}: it belongs to another model"
+                    ),
                 });
             }
         }
@@ -145,7 +151,22 @@ impl Engine {
     }
 
     /// Generates for every request, up to `batch_size` at a time.
-    pub fn generate(&self, requests: Vec<Request>, batch_size: usize, stream: bool, sink: &mut dyn FnMut(Event)) -> Result<(), EngineError> {
-        generate::generate(&self.model, &self.tokenizer, &self.device, self.context, requests, batch_size, stream, sink)
+    pub fn generate(
+        &self,
+        requests: Vec<Request>,
+        batch_size: usize,
+        stream: bool,
+        sink: &mut dyn FnMut(Event),
+    ) -> Result<(), EngineError> {
+        generate::generate(
+            &self.model,
+            &self.tokenizer,
+            &self.device,
+            self.context,
+            requests,
+            batch_size,
+            stream,
+            sink,
+        )
     }
 }

@@ -29,7 +29,9 @@ pub enum EngineError {
     #[error("{0}")]
     BadInput(String),
     /// Prompt and output do not fit the context.
-    #[error("needs {needed} tokens of context but only {capacity} are available; shorten the prompt, lower max tokens or raise --context")]
+    #[error(
+        "needs {needed} tokens of context but only {capacity} are available; shorten the prompt, lower max tokens or raise --context"
+    )]
     ContextFull {
         /// Tokens needed.
         needed: usize,

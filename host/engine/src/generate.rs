@@ -4,11 +4,11 @@
 //! the batch at once (its result is handed out before the rest finish) and the
 //! next prompt takes its place.
 
+use crate::EngineError;
 use crate::models::Model;
 use crate::models::gemma3::KvCache;
 use crate::sampling::{Sampler, SamplingParams};
 use crate::tokenizer::Tokenizer;
-use crate::EngineError;
 use candle_core::{Device, Tensor};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -150,7 +150,12 @@ pub fn generate(
 }
 
 /// Prefills a request; returns the sequence and its first logits.
-fn admit(model: &Model, device: &Device, context: usize, request: Request) -> Result<(Sequence, Vec<f32>), (String, EngineError)> {
+fn admit(
+    model: &Model,
+    device: &Device,
+    context: usize,
+    request: Request,
+) -> Result<(Sequence, Vec<f32>), (String, EngineError)> {
     let key = request.key.clone();
     let fail = |e: EngineError| (key.clone(), e);
     let n = request.prompt.len();
@@ -158,7 +163,10 @@ fn admit(model: &Model, device: &Device, context: usize, request: Request) -> Re
         return Err(fail(EngineError::BadInput("empty prompt".into())));
     }
     if n >= context {
-        return Err(fail(EngineError::ContextFull { needed: n + 1, capacity: context }));
+        return Err(fail(EngineError::ContextFull {
+            needed: n + 1,
+            capacity: context,
+        }));
     }
     let capacity = (n + request.params.max_tokens).min(context);
     let (cache, logits) = match model {
@@ -167,7 +175,12 @@ fn admit(model: &Model, device: &Device, context: usize, request: Request) -> Re
             let logits = m.prefill(&request.prompt, &mut cache).map_err(fail)?;
             (Some(cache), logits)
         }
-        _ => (None, model.forward_one(&request.prompt, 0, device).map_err(fail)?),
+        _ => (
+            None,
+            model
+                .forward_one(&request.prompt, 0, device)
+                .map_err(fail)?,
+        ),
     };
     let logits = to_vec(&logits).map_err(fail)?;
     let seq = Sequence {
@@ -185,11 +198,18 @@ fn admit(model: &Model, device: &Device, context: usize, request: Request) -> Re
 }
 
 /// One decode step for every active sequence; logits per sequence.
-fn step(model: &Model, device: &Device, active: &mut [Sequence]) -> Result<Vec<Vec<f32>>, EngineError> {
+fn step(
+    model: &Model,
+    device: &Device,
+    active: &mut [Sequence],
+) -> Result<Vec<Vec<f32>>, EngineError> {
     match model {
         Model::Gemma3(m) => {
             let tokens: Vec<u32> = active.iter().map(|s| s.next).collect();
-            let mut caches: Vec<&mut KvCache> = active.iter_mut().map(|s| s.cache.as_mut().expect("gemma3 cache")).collect();
+            let mut caches: Vec<&mut KvCache> = active
+                .iter_mut()
+                .map(|s| s.cache.as_mut().expect("gemma3 cache"))
+                .collect();
             let logits = m.decode(&tokens, &mut caches)?;
             logits.to_vec2::<f32>().map_err(EngineError::candle)
         }
@@ -204,7 +224,13 @@ fn step(model: &Model, device: &Device, active: &mut [Sequence]) -> Result<Vec<V
 }
 
 /// Takes a sampled token; returns the completion when the sequence is done.
-fn advance(seq: &mut Sequence, token: u32, tokenizer: &Tokenizer, stream: bool, sink: &mut dyn FnMut(Event)) -> Result<Option<Completion>, EngineError> {
+fn advance(
+    seq: &mut Sequence,
+    token: u32,
+    tokenizer: &Tokenizer,
+    stream: bool,
+    sink: &mut dyn FnMut(Event),
+) -> Result<Option<Completion>, EngineError> {
     let finish = if tokenizer.stop_ids().contains(&token) {
         Some(FinishReason::Stop)
     } else {
@@ -231,7 +257,9 @@ fn advance(seq: &mut Sequence, token: u32, tokenizer: &Tokenizer, stream: bool, 
             None
         }
     };
-    let Some(finish) = finish else { return Ok(None) };
+    let Some(finish) = finish else {
+        return Ok(None);
+    };
     Ok(Some(Completion {
         key: seq.request.key.clone(),
         text: tokenizer.decode(&seq.generated)?,
@@ -243,5 +271,8 @@ fn advance(seq: &mut Sequence, token: u32, tokenizer: &Tokenizer, stream: bool, 
 }
 
 fn to_vec(logits: &Tensor) -> Result<Vec<f32>, EngineError> {
-    logits.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(EngineError::candle)
+    logits
+        .flatten_all()
+        .and_then(|t| t.to_vec1::<f32>())
+        .map_err(EngineError::candle)
 }

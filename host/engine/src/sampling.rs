@@ -67,15 +67,27 @@ impl Sampler {
         if p.repetition_penalty != 1.0 {
             for &t in seen {
                 if let Some(l) = logits.get_mut(t as usize) {
-                    *l = if *l > 0.0 { *l / p.repetition_penalty } else { *l * p.repetition_penalty };
+                    *l = if *l > 0.0 {
+                        *l / p.repetition_penalty
+                    } else {
+                        *l * p.repetition_penalty
+                    };
                 }
             }
         }
         if p.temperature <= 0.0 {
             return argmax(logits);
         }
-        let mut candidates: Vec<(u32, f32)> = logits.iter().enumerate().map(|(i, &l)| (i as u32, l / p.temperature)).collect();
-        let keep = if p.top_k > 0 { p.top_k.min(candidates.len()) } else { candidates.len() };
+        let mut candidates: Vec<(u32, f32)> = logits
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (i as u32, l / p.temperature))
+            .collect();
+        let keep = if p.top_k > 0 {
+            p.top_k.min(candidates.len())
+        } else {
+            candidates.len()
+        };
         if keep < candidates.len() {
             candidates.select_nth_unstable_by(keep - 1, |a, b| b.1.total_cmp(&a.1));
             candidates.truncate(keep);
@@ -142,7 +154,9 @@ mod tests {
         let logits = vec![1.0f32, 1.1, 0.9, 1.05, 0.95];
         let run = |key| {
             let mut s = Sampler::new(params(1.0), key);
-            (0..50).map(|_| s.sample(&mut logits.clone(), &[])).collect::<Vec<_>>()
+            (0..50)
+                .map(|_| s.sample(&mut logits.clone(), &[]))
+                .collect::<Vec<_>>()
         };
         assert_eq!(run("x"), run("x"));
         assert_ne!(run("x"), run("y"));
@@ -150,9 +164,23 @@ mod tests {
 
     #[test]
     fn top_k_one_is_greedy_and_penalty_applies() {
-        let mut s = Sampler::new(SamplingParams { temperature: 1.0, top_k: 1, ..SamplingParams::default() }, "k");
+        let mut s = Sampler::new(
+            SamplingParams {
+                temperature: 1.0,
+                top_k: 1,
+                ..SamplingParams::default()
+            },
+            "k",
+        );
         assert_eq!(s.sample(&mut [0.0, 5.0, 4.0], &[]), 1);
-        let mut s = Sampler::new(SamplingParams { temperature: 0.0, repetition_penalty: 2.0, ..SamplingParams::default() }, "k");
+        let mut s = Sampler::new(
+            SamplingParams {
+                temperature: 0.0,
+                repetition_penalty: 2.0,
+                ..SamplingParams::default()
+            },
+            "k",
+        );
         assert_eq!(s.sample(&mut [0.0, 5.0, 4.0], &[1]), 2);
     }
 }

@@ -21,7 +21,9 @@ impl Tokenizer {
         if !json.is_file() {
             return Err(EngineError::BadFile {
                 path: json,
-                reason: "missing: a model needs its tokenizer.json beside it (or pass --tokenizer DIR)".into(),
+                reason:
+                    "missing: a model needs its tokenizer.json beside it (or pass --tokenizer DIR)"
+                        .into(),
             });
         }
         let inner = tokenizers::Tokenizer::from_file(&json).map_err(|e| EngineError::BadFile {
@@ -30,7 +32,8 @@ impl Tokenizer {
         })?;
         let config_path = dir.join("tokenizer_config.json");
         let config: serde_json::Value = if config_path.is_file() {
-            let text = std::fs::read_to_string(&config_path).map_err(|e| EngineError::Io(config_path.clone(), e))?;
+            let text = std::fs::read_to_string(&config_path)
+                .map_err(|e| EngineError::Io(config_path.clone(), e))?;
             serde_json::from_str(&text).map_err(|e| EngineError::BadFile {
                 path: config_path.clone(),
                 reason: format!("not JSON: {e}"),
@@ -41,15 +44,26 @@ impl Tokenizer {
         let token_text = |key: &str| -> Option<String> {
             match config.get(key)? {
                 serde_json::Value::String(s) => Some(s.clone()),
-                v => v.get("content").and_then(|c| c.as_str()).map(str::to_string),
+                v => v
+                    .get("content")
+                    .and_then(|c| c.as_str())
+                    .map(str::to_string),
             }
         };
         let bos = token_text("bos_token");
         let eos = token_text("eos_token");
         let mut stop_ids = Vec::new();
-        for text in [eos.as_deref(), Some("<eos>"), Some("<end_of_turn>"), Some("<|eot_id|>"), Some("<|im_end|>"), Some("</s>"), Some("<|end_of_text|>")]
-            .into_iter()
-            .flatten()
+        for text in [
+            eos.as_deref(),
+            Some("<eos>"),
+            Some("<end_of_turn>"),
+            Some("<|eot_id|>"),
+            Some("<|im_end|>"),
+            Some("</s>"),
+            Some("<|end_of_text|>"),
+        ]
+        .into_iter()
+        .flatten()
         {
             if let Some(id) = inner.token_to_id(text)
                 && !stop_ids.contains(&id)
@@ -58,7 +72,11 @@ impl Tokenizer {
             }
         }
         let template = match config.get("chat_template").and_then(|t| t.as_str()) {
-            Some(source) => Some(ChatTemplate::new(source, bos.as_deref().unwrap_or(""), eos.as_deref().unwrap_or(""))?),
+            Some(source) => Some(ChatTemplate::new(
+                source,
+                bos.as_deref().unwrap_or(""),
+                eos.as_deref().unwrap_or(""),
+            )?),
             None => None,
         };
         Ok(Tokenizer {
@@ -84,7 +102,11 @@ impl Tokenizer {
     pub fn prompt_text(&self, messages: &[ChatMessage]) -> Result<String, EngineError> {
         match &self.template {
             Some(t) => t.render(messages, true),
-            None => Ok(format!("{}{}", self.bos.as_deref().unwrap_or(""), crate::chat_template::base_prompt(messages))),
+            None => Ok(format!(
+                "{}{}",
+                self.bos.as_deref().unwrap_or(""),
+                crate::chat_template::base_prompt(messages)
+            )),
         }
     }
 
@@ -99,7 +121,14 @@ impl Tokenizer {
 
     /// Decodes ids to text, skipping special tokens.
     pub fn decode(&self, ids: &[u32]) -> Result<String, EngineError> {
-        self.inner.decode(ids, true).map_err(|e| EngineError::BadInput(format!("cannot decode: {e}")))
+        self.inner
+            .decode(ids, true)
+            .map_err(|e| EngineError::BadInput(format!("cannot decode: {e}")))
+    }
+
+    /// Number of ids, special tokens included.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
     }
 
     /// The text of one token id, if any.

@@ -5,7 +5,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use lem_plugin_host::scorer::PluginItem;
-use lem_plugin_host::{NoJudge, Policy, PluginSource, Runtime, RuntimeConfig, Scorer};
+use lem_plugin_host::{NoJudge, PluginSource, Policy, Runtime, RuntimeConfig, Scorer};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -13,7 +13,12 @@ use std::sync::Arc;
 fn response(n: usize) -> String {
     let mut text = String::from("Let me work through this step by step.\n");
     for step in 1..=12 {
-        text.push_str(&format!("Step {step}: we have {} apples and give away {} of them, leaving {}.\n", 10 * step, step, 9 * step));
+        text.push_str(&format!(
+            "Step {step}: we have {} apples and give away {} of them, leaving {}.\n",
+            10 * step,
+            step,
+            9 * step
+        ));
     }
     text.push_str(&format!("So the total is {n}.\n#### {n}"));
     text
@@ -25,7 +30,10 @@ fn items() -> Vec<(PluginItem, String)> {
             let item = PluginItem {
                 id: format!("bench-{i}"),
                 benchmark: "gsm8k".into(),
-                record: format!("{{\"id\":\"bench-{i}\",\"question\":\"How many?\",\"correct_answer\":\"{}\"}}", 100 + i % 7),
+                record: format!(
+                    "{{\"id\":\"bench-{i}\",\"question\":\"How many?\",\"correct_answer\":\"{}\"}}",
+                    100 + i % 7
+                ),
             };
             (item, response(100 + i % 5))
         })
@@ -45,17 +53,27 @@ fn bench(c: &mut Criterion) {
     let (item, text) = &items[0];
 
     let mut group = c.benchmark_group("gsm8k");
-    group.bench_function("native", |b| b.iter(|| lem_gsm8k::grade(black_box(&item.record), black_box(text)).unwrap()));
+    group.bench_function("native", |b| {
+        b.iter(|| lem_gsm8k::grade(black_box(&item.record), black_box(text)).unwrap())
+    });
     let mut instance = scorer.instance().unwrap();
-    group.bench_function("wasm warm call", |b| b.iter(|| instance.score(black_box(item), black_box(text)).unwrap()));
+    group.bench_function("wasm warm call", |b| {
+        b.iter(|| instance.score(black_box(item), black_box(text)).unwrap())
+    });
     group.bench_function("wasm fresh store per item", |b| {
-        b.iter(|| scorer.score(black_box(item), black_box(text)).result.unwrap())
+        b.iter(|| {
+            scorer
+                .score(black_box(item), black_box(text))
+                .result
+                .unwrap()
+        })
     });
     group.sample_size(20);
     group.bench_function("50-item run, component from cache", |b| {
         b.iter(|| {
             let runtime = Runtime::new(config.clone()).unwrap();
-            let scorer = Scorer::load(&runtime, &source, Policy::default(), Arc::new(NoJudge)).unwrap();
+            let scorer =
+                Scorer::load(&runtime, &source, Policy::default(), Arc::new(NoJudge)).unwrap();
             for (item, text) in &items {
                 black_box(scorer.score(item, text).result.unwrap());
             }

@@ -24,12 +24,20 @@ pub struct Grade {
 /// Grades `response` against the record's `correct_answer` (else `answer`).
 pub fn grade(record_json: &str, response: &str) -> Result<Grade, PluginError> {
     let record = Record::parse(record_json)?;
-    let expected_text = record.text("correct_answer").or_else(|_| record.text("answer"))?;
-    let expected = answer::parse_expected(&expected_text)
-        .ok_or_else(|| PluginError::InvalidInput(format!("expected answer `{expected_text}` has no number")))?;
+    let expected_text = record
+        .text("correct_answer")
+        .or_else(|_| record.text("answer"))?;
+    let expected = answer::parse_expected(&expected_text).ok_or_else(|| {
+        PluginError::InvalidInput(format!("expected answer `{expected_text}` has no number"))
+    })?;
     let found = answer::extract(response);
-    let correct = found.as_ref().is_some_and(|a| answer::matches(a.value, expected));
-    let strict = correct && found.as_ref().is_some_and(|a| a.method == answer::Method::Marker);
+    let correct = found
+        .as_ref()
+        .is_some_and(|a| answer::matches(a.value, expected));
+    let strict = correct
+        && found
+            .as_ref()
+            .is_some_and(|a| a.method == answer::Method::Marker);
     Ok(Grade {
         accuracy: f64::from(u8::from(correct)),
         strict: f64::from(u8::from(strict)),
@@ -46,7 +54,9 @@ struct Gsm8k;
 impl Scorer for Gsm8k {
     fn describe() -> PluginInfo {
         PluginInfo::scorer("gsm8k", env!("CARGO_PKG_VERSION"), &["accuracy", "strict"])
-            .with_description("GSM8K exact match: the number after ####, else the last number; tolerance 0.01")
+            .with_description(
+                "GSM8K exact match: the number after ####, else the last number; tolerance 0.01",
+            )
     }
 
     fn score(item: Item, response: String) -> Result<ScoreCard, PluginError> {

@@ -25,9 +25,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let (engine, _) = args.model.load()?;
     let mut messages = Vec::new();
     if let Some(system) = args.system {
-        messages.push(ChatMessage { role: "system".into(), content: system });
+        messages.push(ChatMessage {
+            role: "system".into(),
+            content: system,
+        });
     }
-    messages.push(ChatMessage { role: "user".into(), content: args.prompt });
+    messages.push(ChatMessage {
+        role: "user".into(),
+        content: args.prompt,
+    });
     let prompt = engine.encode_chat(&messages)?;
     let request = Request {
         key: "chat".into(),

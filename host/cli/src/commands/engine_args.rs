@@ -37,7 +37,8 @@ impl ModelArgs {
             context: self.context,
             tokenizer_dir: self.tokenizer.clone(),
         };
-        let engine = Engine::load(&path, &options).with_context(|| format!("loading model {}", path.display()))?;
+        let engine = Engine::load(&path, &options)
+            .with_context(|| format!("loading model {}", path.display()))?;
         Ok((engine, path))
     }
 }

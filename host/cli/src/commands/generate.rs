@@ -54,9 +54,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
             opened.repaired_bytes
         );
     }
-    let pending: Vec<_> = items.into_iter().filter(|i| !store.contains(&i.value.id)).collect();
+    let pending: Vec<_> = items
+        .into_iter()
+        .filter(|i| !store.contains(&i.value.id))
+        .collect();
     if pending.is_empty() {
-        eprintln!("{}: all {} items already done", args.out.display(), store.len());
+        eprintln!(
+            "{}: all {} items already done",
+            args.out.display(),
+            store.len()
+        );
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -65,7 +72,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let source = crate::resolve::plugin(&manifest.prompt.plugin, &manifest.base_dir)?;
     let mut policy = lem_core::Policy::default();
     policy.sha256 = manifest.prompt.sha256.clone();
-    let benchmark = Benchmark::load(&runtime, &source, policy).context("loading the benchmark plugin")?;
+    let benchmark =
+        Benchmark::load(&runtime, &source, policy).context("loading the benchmark plugin")?;
     let prompt_config = PromptConfig {
         prompt_field: manifest.prompt.field.clone(),
         system: manifest.prompt.system.clone(),
@@ -75,24 +83,41 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     let (engine, model_path) = args.model.load()?;
     let model_name = args.model_name.clone().unwrap_or_else(|| {
-        model_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into())
+        model_path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into())
     });
     let model_sha256 = if model_path.is_file() {
-        Some(lem_core::hash::sha256_file(&model_path).with_context(|| format!("hashing {}", model_path.display()))?)
+        Some(
+            lem_core::hash::sha256_file(&model_path)
+                .with_context(|| format!("hashing {}", model_path.display()))?,
+        )
     } else {
         None
     };
-    let params = args.sampling.params(manifest.generation.temperature, manifest.generation.max_tokens as usize);
+    let params = args.sampling.params(
+        manifest.generation.temperature,
+        manifest.generation.max_tokens as usize,
+    );
 
     let mut requests = Vec::with_capacity(pending.len());
     let mut asked: HashMap<String, String> = HashMap::new();
     for item in &pending {
         let at = || format!("item `{}` (data line {})", item.value.id, item.line);
         let messages = benchmark
-            .prompt(&PluginItem::new(&manifest.name, &item.value), &prompt_config)
+            .prompt(
+                &PluginItem::new(&manifest.name, &item.value),
+                &prompt_config,
+            )
             .with_context(|| format!("{}: the benchmark plugin could not make a prompt", at()))?;
         let prompt = engine.encode_chat(&messages).with_context(at)?;
-        let question = messages.iter().rev().find(|m| m.role == "user").map(|m| m.content.clone()).unwrap_or_default();
+        let question = messages
+            .iter()
+            .rev()
+            .find(|m| m.role == "user")
+            .map(|m| m.content.clone())
+            .unwrap_or_default();
         asked.insert(item.value.id.clone(), question);
         requests.push(Request {
             key: item.value.id.clone(),
@@ -103,8 +128,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     let total = requests.len() as u64;
     let progress = indicatif::ProgressBar::new(total).with_style(
-        indicatif::ProgressStyle::with_template("generating {bar:30} {pos}/{len} items {msg} eta {eta}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "generating {bar:30} {pos}/{len} items {msg} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = Instant::now();
     let (mut tokens_out, mut failures, mut write_error) = (0usize, 0usize, None);
@@ -136,7 +163,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 write_error = Some(e);
             }
             progress.inc(1);
-            progress.set_message(format!("{:.1} tok/s", tokens_out as f64 / started.elapsed().as_secs_f64().max(1e-9)));
+            progress.set_message(format!(
+                "{:.1} tok/s",
+                tokens_out as f64 / started.elapsed().as_secs_f64().max(1e-9)
+            ));
         }
         Event::Failed { key, error } => {
             failures += 1;
@@ -158,7 +188,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         tokens_out as f64 / started.elapsed().as_secs_f64().max(1e-9),
     );
     if failures > 0 {
-        bail!("{failures} items could not be generated (see above); fix them and run again to fill them in");
+        bail!(
+            "{failures} items could not be generated (see above); fix them and run again to fill them in"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

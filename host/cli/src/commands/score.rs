@@ -3,9 +3,7 @@
 use crate::{resolve, table};
 use anyhow::{Context, Result, bail};
 use lem_core::jsonl::{self, Located};
-use lem_core::{
-    AtomicFile, BenchmarkItem, ResponseRecord, ScoreRecord, ScoreSummary,
-};
+use lem_core::{AtomicFile, BenchmarkItem, ResponseRecord, ScoreRecord, ScoreSummary};
 use lem_plugin_host::scorer::PluginItem;
 use lem_plugin_host::{NoJudge, Runtime, RuntimeConfig, Scorer};
 use std::collections::HashMap;
@@ -47,10 +45,11 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let manifest = resolve::benchmark(&args.benchmark)?;
-    let items: HashMap<String, Located<BenchmarkItem>> = crate::data::load_items(&manifest, args.data.as_deref())?
-        .into_iter()
-        .map(|item| (item.value.id.clone(), item))
-        .collect();
+    let items: HashMap<String, Located<BenchmarkItem>> =
+        crate::data::load_items(&manifest, args.data.as_deref())?
+            .into_iter()
+            .map(|item| (item.value.id.clone(), item))
+            .collect();
     let responses = load_responses(&args.responses, &manifest.name, &items)?;
     if manifest.scorers.is_empty() {
         bail!(

@@ -123,11 +123,19 @@ impl Config {
             rms_norm_eps: 1e-6,
             rope_theta: 1_000_000.0,
             rope_local_base_freq: 10_000.0,
-            sliding_window: if matches!(size, "270m" | "1b") { 512 } else { 1024 },
+            sliding_window: if matches!(size, "270m" | "1b") {
+                512
+            } else {
+                1024
+            },
             sliding_window_pattern: 6,
             layer_types: None,
             query_pre_attn_scalar: if size == "27b" { 168.0 } else { 256.0 },
-            max_position_embeddings: if matches!(size, "270m" | "1b") { 32_768 } else { 131_072 },
+            max_position_embeddings: if matches!(size, "270m" | "1b") {
+                32_768
+            } else {
+                131_072
+            },
             final_logit_softcapping: None,
             attn_logit_softcapping: None,
         })
@@ -143,7 +151,10 @@ pub(crate) struct RmsNorm {
 
 impl RmsNorm {
     pub(crate) fn new(weight: Tensor, eps: f64) -> Self {
-        RmsNorm { weight, eps: eps as f32 }
+        RmsNorm {
+            weight,
+            eps: eps as f32,
+        }
     }
 
     pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -165,7 +176,9 @@ impl Rope {
             .map(|i| 1.0 / base.powf(i as f64 / head_dim as f64) as f32)
             .collect();
         let inv = Tensor::from_vec(inv, (1, head_dim / 2), device)?;
-        let pos = Tensor::arange(0u32, len as u32, device)?.to_dtype(DType::F32)?.reshape((len, 1))?;
+        let pos = Tensor::arange(0u32, len as u32, device)?
+            .to_dtype(DType::F32)?
+            .reshape((len, 1))?;
         let freqs = pos.matmul(&inv)?;
         Ok(Rope {
             cos: freqs.cos()?,
@@ -308,7 +321,9 @@ impl Gemma3 {
                 up_proj: weights.linear(&format!("{p}.mlp.up_proj"))?,
                 down_proj: weights.linear(&format!("{p}.mlp.down_proj"))?,
             };
-            let norm = |name: &str| -> Result<RmsNorm, EngineError> { Ok(RmsNorm::new(weights.norm(&format!("{p}.{name}"))?, eps)) };
+            let norm = |name: &str| -> Result<RmsNorm, EngineError> {
+                Ok(RmsNorm::new(weights.norm(&format!("{p}.{name}"))?, eps))
+            };
             layers.push(Layer {
                 self_attn,
                 mlp,
@@ -321,7 +336,8 @@ impl Gemma3 {
         }
         let norm = RmsNorm::new(weights.norm(&format!("{model}.norm"))?, eps);
         let lm_head = weights.lm_head("lm_head", &format!("{model}.embed_tokens"))?;
-        let rope = |base| Rope::new(config.head_dim, base, context, &device).map_err(EngineError::candle);
+        let rope =
+            |base| Rope::new(config.head_dim, base, context, &device).map_err(EngineError::candle);
         Ok(Gemma3 {
             rope_local: rope(config.rope_local_base_freq)?,
             rope_global: rope(config.rope_theta)?,
@@ -349,18 +365,31 @@ impl Gemma3 {
     pub fn new_cache(&self, capacity: usize) -> Result<KvCache, EngineError> {
         let capacity = capacity.min(self.context);
         let c = &self.config;
-        let zeros = || Tensor::zeros((1, c.num_key_value_heads, capacity, c.head_dim), DType::F32, &self.device);
+        let zeros = || {
+            Tensor::zeros(
+                (1, c.num_key_value_heads, capacity, c.head_dim),
+                DType::F32,
+                &self.device,
+            )
+        };
         let layers = (0..c.num_hidden_layers)
             .map(|_| Ok((zeros()?, zeros()?)))
             .collect::<candle_core::Result<Vec<_>>>()
             .map_err(EngineError::candle)?;
-        Ok(KvCache { layers, len: 0, capacity })
+        Ok(KvCache {
+            layers,
+            len: 0,
+            capacity,
+        })
     }
 
     fn embed(&self, tokens: &Tensor) -> candle_core::Result<Tensor> {
         let shape = tokens.dims().to_vec();
         let flat = tokens.flatten_all()?;
-        let rows = self.embed_tokens.index_select(&flat, 0)?.to_dtype(DType::F32)?;
+        let rows = self
+            .embed_tokens
+            .index_select(&flat, 0)?
+            .to_dtype(DType::F32)?;
         let mut dims = shape;
         dims.push(self.config.hidden_size);
         rows.reshape(dims)? * (self.config.hidden_size as f64).sqrt()
@@ -394,7 +423,8 @@ impl Gemma3 {
                 capacity: cache.capacity,
             });
         }
-        self.prefill_inner(tokens, cache).map_err(EngineError::candle)
+        self.prefill_inner(tokens, cache)
+            .map_err(EngineError::candle)
     }
 
     fn prefill_inner(&self, tokens: &[u32], cache: &mut KvCache) -> candle_core::Result<Tensor> {
@@ -408,7 +438,11 @@ impl Gemma3 {
             let a = &layer.self_attn;
             let h = layer.input_layernorm.forward(&x)?;
             let (q, k, v) = a.project(&h, 1, t)?;
-            let rope = if layer.sliding { &self.rope_local } else { &self.rope_global };
+            let rope = if layer.sliding {
+                &self.rope_local
+            } else {
+                &self.rope_global
+            };
             let q = rope.apply(&q, start)?;
             let k = rope.apply(&k, start)?;
             k_cache.slice_set(&k, 2, start)?;
@@ -417,10 +451,17 @@ impl Gemma3 {
             let values = v_cache.narrow(2, 0, start + t)?;
             let m = if layer.sliding { &windowed } else { &causal };
             let out = a.attend(&q, &keys, &values, Some(m))?;
-            let out = a.o_proj.forward(&out.transpose(1, 2)?.reshape((1, t, a.n_head * a.head_dim))?)?;
+            let out = a.o_proj.forward(&out.transpose(1, 2)?.reshape((
+                1,
+                t,
+                a.n_head * a.head_dim,
+            ))?)?;
             x = (x + layer.post_attention_layernorm.forward(&out)?)?;
             let h = layer.pre_feedforward_layernorm.forward(&x)?;
-            x = (&x + layer.post_feedforward_layernorm.forward(&layer.mlp.forward(&h)?)?)?;
+            x = (&x
+                + layer
+                    .post_feedforward_layernorm
+                    .forward(&layer.mlp.forward(&h)?)?)?;
         }
         cache.len += t;
         self.logits(&x.i((.., t - 1, ..))?)?.squeeze(0)
@@ -429,9 +470,15 @@ impl Gemma3 {
     /// Decodes one token for each sequence, all in one batch: matmuls run
     /// once for the batch; attention runs per sequence against its own cache
     /// and position. Returns logits `[batch, vocab]`.
-    pub fn decode(&self, tokens: &[u32], caches: &mut [&mut KvCache]) -> Result<Tensor, EngineError> {
+    pub fn decode(
+        &self,
+        tokens: &[u32],
+        caches: &mut [&mut KvCache],
+    ) -> Result<Tensor, EngineError> {
         if tokens.len() != caches.len() || tokens.is_empty() {
-            return Err(EngineError::BadInput("decode needs one token per cache".into()));
+            return Err(EngineError::BadInput(
+                "decode needs one token per cache".into(),
+            ));
         }
         if let Some(c) = caches.iter().find(|c| c.remaining() == 0) {
             return Err(EngineError::ContextFull {
@@ -439,10 +486,15 @@ impl Gemma3 {
                 capacity: c.capacity,
             });
         }
-        self.decode_inner(tokens, caches).map_err(EngineError::candle)
+        self.decode_inner(tokens, caches)
+            .map_err(EngineError::candle)
     }
 
-    fn decode_inner(&self, tokens: &[u32], caches: &mut [&mut KvCache]) -> candle_core::Result<Tensor> {
+    fn decode_inner(
+        &self,
+        tokens: &[u32],
+        caches: &mut [&mut KvCache],
+    ) -> candle_core::Result<Tensor> {
         let b = tokens.len();
         let positions: Vec<u32> = caches.iter().map(|c| c.len as u32).collect();
         let positions = Tensor::from_vec(positions, b, &self.device)?;
@@ -452,7 +504,11 @@ impl Gemma3 {
             let a = &layer.self_attn;
             let h = layer.input_layernorm.forward(&x)?;
             let (q, k, v) = a.project(&h, b, 1)?;
-            let rope = if layer.sliding { &self.rope_local } else { &self.rope_global };
+            let rope = if layer.sliding {
+                &self.rope_local
+            } else {
+                &self.rope_global
+            };
             let q = rope.apply_each(&q, &positions)?;
             let k = rope.apply_each(&k, &positions)?;
             let v = v.contiguous()?;
@@ -474,7 +530,10 @@ impl Gemma3 {
             let out = a.o_proj.forward(&out)?;
             x = (x + layer.post_attention_layernorm.forward(&out)?)?;
             let h = layer.pre_feedforward_layernorm.forward(&x)?;
-            x = (&x + layer.post_feedforward_layernorm.forward(&layer.mlp.forward(&h)?)?)?;
+            x = (&x
+                + layer
+                    .post_feedforward_layernorm
+                    .forward(&layer.mlp.forward(&h)?)?)?;
         }
         for cache in caches.iter_mut() {
             cache.len += 1;
@@ -485,37 +544,72 @@ impl Gemma3 {
 
 impl Attention {
     /// Projects `h` [b, t, hidden] to q [b, heads, t, d] and k, v [b, kv, t, d], normed.
-    fn project(&self, h: &Tensor, b: usize, t: usize) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
-        let q = self.q_proj.forward(h)?.reshape((b, t, self.n_head, self.head_dim))?.transpose(1, 2)?;
-        let k = self.k_proj.forward(h)?.reshape((b, t, self.n_kv, self.head_dim))?.transpose(1, 2)?;
-        let v = self.v_proj.forward(h)?.reshape((b, t, self.n_kv, self.head_dim))?.transpose(1, 2)?;
+    fn project(
+        &self,
+        h: &Tensor,
+        b: usize,
+        t: usize,
+    ) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+        let q = self
+            .q_proj
+            .forward(h)?
+            .reshape((b, t, self.n_head, self.head_dim))?
+            .transpose(1, 2)?;
+        let k = self
+            .k_proj
+            .forward(h)?
+            .reshape((b, t, self.n_kv, self.head_dim))?
+            .transpose(1, 2)?;
+        let v = self
+            .v_proj
+            .forward(h)?
+            .reshape((b, t, self.n_kv, self.head_dim))?
+            .transpose(1, 2)?;
         Ok((self.q_norm.forward(&q)?, self.k_norm.forward(&k)?, v))
     }
 
     /// Attention of one sequence: q [1, heads, t, d] against keys/values
     /// [1, kv, l, d]; `mask` [t, l] is 0 where allowed and -inf elsewhere.
     /// Query heads share their key/value head by reshaping, not copying.
-    fn attend(&self, q: &Tensor, keys: &Tensor, values: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
+    fn attend(
+        &self,
+        q: &Tensor,
+        keys: &Tensor,
+        values: &Tensor,
+        mask: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
         let t = q.dim(2)?;
         let group = self.n_head / self.n_kv;
-        let q = q.contiguous()?.reshape((1, self.n_kv, group * t, self.head_dim))?;
+        let q = q
+            .contiguous()?
+            .reshape((1, self.n_kv, group * t, self.head_dim))?;
         let mut scores = (q.matmul(&keys.contiguous()?.t()?)? * self.scale)?;
         if let Some(cap) = self.softcap {
             scores = ((scores / cap)?.tanh()? * cap)?;
         }
         if let Some(mask) = mask {
             let l = mask.dim(1)?;
-            let mask = mask.unsqueeze(0)?.broadcast_as((group, t, l))?.reshape((group * t, l))?;
+            let mask = mask
+                .unsqueeze(0)?
+                .broadcast_as((group, t, l))?
+                .reshape((group * t, l))?;
             scores = scores.broadcast_add(&mask)?;
         }
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        probs.matmul(&values.contiguous()?)?.reshape((1, self.n_head, t, self.head_dim))
+        probs
+            .matmul(&values.contiguous()?)?
+            .reshape((1, self.n_head, t, self.head_dim))
     }
 }
 
 /// Additive mask [t, start + t] for queries at `start..start+t`: causal, and
 /// within `window` tokens (the query itself included) when given.
-fn mask(t: usize, start: usize, window: Option<usize>, device: &Device) -> candle_core::Result<Tensor> {
+fn mask(
+    t: usize,
+    start: usize,
+    window: Option<usize>,
+    device: &Device,
+) -> candle_core::Result<Tensor> {
     let l = start + t;
     let data: Vec<f32> = (0..t)
         .flat_map(|i| {
@@ -535,8 +629,14 @@ mod tests {
 
     #[test]
     fn masks_are_causal_and_windowed() {
-        let m = mask(3, 2, Some(3), &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
-        let allowed: Vec<Vec<bool>> = m.iter().map(|r| r.iter().map(|v| *v == 0.0).collect()).collect();
+        let m = mask(3, 2, Some(3), &Device::Cpu)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let allowed: Vec<Vec<bool>> = m
+            .iter()
+            .map(|r| r.iter().map(|v| *v == 0.0).collect())
+            .collect();
         assert_eq!(allowed[0], [true, true, true, false, false]);
         assert_eq!(allowed[1], [false, true, true, true, false]);
         assert_eq!(allowed[2], [false, false, true, true, true]);
@@ -545,7 +645,9 @@ mod tests {
     #[test]
     fn layer_pattern_follows_the_config() {
         let c = Config::preset("270m").unwrap();
-        let global: Vec<usize> = (0..c.num_hidden_layers).filter(|&i| !c.is_sliding(i)).collect();
+        let global: Vec<usize> = (0..c.num_hidden_layers)
+            .filter(|&i| !c.is_sliding(i))
+            .collect();
         assert_eq!(global, [5, 11, 17]);
     }
 }

@@ -67,7 +67,13 @@ impl ModelFiles {
                 shards,
             });
         }
-        Err(EngineError::Io(path.to_owned(), std::io::Error::new(std::io::ErrorKind::NotFound, "no such model file or directory")))
+        Err(EngineError::Io(
+            path.to_owned(),
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such model file or directory",
+            ),
+        ))
     }
 
     /// The directory whose `tokenizer.json` belongs to this model.
@@ -86,21 +92,32 @@ impl Model {
             ModelFiles::Gguf(path) => Self::load_gguf(path, device, context),
             ModelFiles::Safetensors { dir, shards } => {
                 let config_path = dir.join("config.json");
-                let text = std::fs::read_to_string(&config_path).map_err(|e| EngineError::Io(config_path.clone(), e))?;
-                let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| EngineError::BadFile {
-                    path: config_path.clone(),
-                    reason: format!("not JSON: {e}"),
-                })?;
-                let model_type = value.get("model_type").and_then(|v| v.as_str()).unwrap_or("unknown");
+                let text = std::fs::read_to_string(&config_path)
+                    .map_err(|e| EngineError::Io(config_path.clone(), e))?;
+                let value: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| EngineError::BadFile {
+                        path: config_path.clone(),
+                        reason: format!("not JSON: {e}"),
+                    })?;
+                let model_type = value
+                    .get("model_type")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("unknown");
                 match model_type {
                     "gemma3_text" | "gemma3" => {
-                        let text_config = value.get("text_config").cloned().unwrap_or(value.clone());
-                        let config: gemma3::Config = serde_json::from_value(text_config).map_err(|e| EngineError::BadFile {
-                            path: config_path.clone(),
-                            reason: format!("not a Gemma 3 config: {e}"),
-                        })?;
+                        let text_config =
+                            value.get("text_config").cloned().unwrap_or(value.clone());
+                        let config: gemma3::Config =
+                            serde_json::from_value(text_config).map_err(|e| {
+                                EngineError::BadFile {
+                                    path: config_path.clone(),
+                                    reason: format!("not a Gemma 3 config: {e}"),
+                                }
+                            })?;
                         let weights = Weights::safetensors(shards, device)?;
-                        Ok(Model::Gemma3(gemma3::Gemma3::load(config, &weights, context)?))
+                        Ok(Model::Gemma3(gemma3::Gemma3::load(
+                            config, &weights, context,
+                        )?))
                     }
                     other => Err(EngineError::Unsupported(format!(
                         "safetensors model_type `{other}` ({}); lem loads {SUPPORTED}",
@@ -114,26 +131,40 @@ impl Model {
     fn load_gguf(path: &Path, device: &Device, context: usize) -> Result<Self, EngineError> {
         let weights = Weights::gguf(path, device)?;
         let md = weights.gguf_metadata().expect("gguf");
-        let arch = md.get("general.architecture").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
+        let arch = md
+            .get("general.architecture")
+            .and_then(|v| v.to_string().ok())
+            .cloned()
+            .unwrap_or_default();
         let bad = |e: candle_core::Error| EngineError::BadFile {
             path: path.to_owned(),
             reason: e.to_string(),
         };
         match arch.as_str() {
             "gemma3" => {
-                let config = gemma3_config_from_gguf(md).map_err(|reason| EngineError::BadFile {
-                    path: path.to_owned(),
-                    reason,
-                })?;
-                Ok(Model::Gemma3(gemma3::Gemma3::load(config, &weights, context)?))
+                let config =
+                    gemma3_config_from_gguf(md).map_err(|reason| EngineError::BadFile {
+                        path: path.to_owned(),
+                        reason,
+                    })?;
+                Ok(Model::Gemma3(gemma3::Gemma3::load(
+                    config, &weights, context,
+                )?))
             }
             "llama" | "qwen2" => {
-                let mut file = std::fs::File::open(path).map_err(|e| EngineError::Io(path.to_owned(), e))?;
+                let mut file =
+                    std::fs::File::open(path).map_err(|e| EngineError::Io(path.to_owned(), e))?;
                 let content = gguf_file::Content::read(&mut file).map_err(bad)?;
                 if arch == "llama" {
-                    Ok(Model::Llama(Mutex::new(quantized_llama::ModelWeights::from_gguf(content, &mut file, device).map_err(bad)?)))
+                    Ok(Model::Llama(Mutex::new(
+                        quantized_llama::ModelWeights::from_gguf(content, &mut file, device)
+                            .map_err(bad)?,
+                    )))
                 } else {
-                    Ok(Model::Qwen2(Mutex::new(quantized_qwen2::ModelWeights::from_gguf(content, &mut file, device).map_err(bad)?)))
+                    Ok(Model::Qwen2(Mutex::new(
+                        quantized_qwen2::ModelWeights::from_gguf(content, &mut file, device)
+                            .map_err(bad)?,
+                    )))
                 }
             }
             "" => Err(EngineError::BadFile {
@@ -158,33 +189,51 @@ impl Model {
 
     /// Logits of the last token of a whole sequence (one sequence, from
     /// position 0), for families without external caches.
-    pub(crate) fn forward_one(&self, tokens: &[u32], index_pos: usize, device: &Device) -> Result<Tensor, EngineError> {
-        let input = Tensor::new(tokens, device).and_then(|t| t.unsqueeze(0)).map_err(EngineError::candle)?;
+    pub(crate) fn forward_one(
+        &self,
+        tokens: &[u32],
+        index_pos: usize,
+        device: &Device,
+    ) -> Result<Tensor, EngineError> {
+        let input = Tensor::new(tokens, device)
+            .and_then(|t| t.unsqueeze(0))
+            .map_err(EngineError::candle)?;
         let logits = match self {
             Model::Llama(m) => m.lock().expect("model lock").forward(&input, index_pos),
             Model::Qwen2(m) => m.lock().expect("model lock").forward(&input, index_pos),
             Model::Gemma3(_) => unreachable!("gemma3 uses its own caches"),
         };
-        logits.and_then(|l| l.squeeze(0)).map_err(EngineError::candle)
+        logits
+            .and_then(|l| l.squeeze(0))
+            .map_err(EngineError::candle)
     }
 }
 
 /// Gemma 3 facts from GGUF metadata; what the file leaves out (local rope
 /// base, layer pattern) takes the published values, as llama.cpp does.
-fn gemma3_config_from_gguf(md: &std::collections::HashMap<String, gguf_file::Value>) -> Result<gemma3::Config, String> {
+fn gemma3_config_from_gguf(
+    md: &std::collections::HashMap<String, gguf_file::Value>,
+) -> Result<gemma3::Config, String> {
     let get = |key: &str| -> Result<u32, String> {
         md.get(&format!("gemma3.{key}"))
             .ok_or_else(|| format!("GGUF metadata lacks gemma3.{key}"))?
             .to_u32()
             .map_err(|e| format!("gemma3.{key}: {e}"))
     };
-    let getf = |key: &str| md.get(&format!("gemma3.{key}")).and_then(|v| v.to_f32().ok());
+    let getf = |key: &str| {
+        md.get(&format!("gemma3.{key}"))
+            .and_then(|v| v.to_f32().ok())
+    };
     let layers = get("block_count")? as usize;
     let hidden = get("embedding_length")? as usize;
     let heads = get("attention.head_count")? as usize;
     let head_dim = get("attention.key_length")? as usize;
     // llama.cpp: the 27B (62 layers) scales by hidden/heads, the others by head_dim.
-    let pre_attn = if layers == 62 { hidden / heads } else { head_dim };
+    let pre_attn = if layers == 62 {
+        hidden / heads
+    } else {
+        head_dim
+    };
     let vocab = md
         .get("tokenizer.ggml.tokens")
         .and_then(|v| v.to_vec().ok())

@@ -31,7 +31,8 @@ pub struct Weights {
 impl Weights {
     /// Opens a GGUF file and reads its header.
     pub fn gguf(path: &Path, device: &Device) -> Result<Self, EngineError> {
-        let mut file = std::fs::File::open(path).map_err(|e| EngineError::Io(path.to_owned(), e))?;
+        let mut file =
+            std::fs::File::open(path).map_err(|e| EngineError::Io(path.to_owned(), e))?;
         let content = gguf_file::Content::read(&mut file).map_err(|e| EngineError::BadFile {
             path: path.to_owned(),
             reason: format!("not a readable GGUF file: {e}"),
@@ -53,10 +54,11 @@ impl Weights {
         }
         // SAFETY: the files are opened read-only and must not change while mapped,
         // as with any memory-mapped model file.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(files, DType::F32, device) }.map_err(|e| EngineError::BadFile {
-            path: files.first().cloned().unwrap_or_default(),
-            reason: format!("cannot map safetensors: {e}"),
-        })?;
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(files, DType::F32, device) }
+            .map_err(|e| EngineError::BadFile {
+                path: files.first().cloned().unwrap_or_default(),
+                reason: format!("cannot map safetensors: {e}"),
+            })?;
         Ok(Weights {
             source: Source::Safetensors(vb),
             origin: files.first().cloned().unwrap_or_default(),
@@ -84,14 +86,24 @@ impl Weights {
         }
     }
 
-    fn qtensor(&self, hf_name: &str) -> Result<Option<candle_core::quantized::QTensor>, EngineError> {
-        let Source::Gguf { content, file } = &self.source else { return Ok(None) };
+    fn qtensor(
+        &self,
+        hf_name: &str,
+    ) -> Result<Option<candle_core::quantized::QTensor>, EngineError> {
+        let Source::Gguf { content, file } = &self.source else {
+            return Ok(None);
+        };
         let name = format!("{}.weight", gguf_name(hf_name));
         if !content.tensor_infos.contains_key(&name) {
             return Err(self.missing(&name, "not in the GGUF file"));
         }
-        let mut file = file.lock().map_err(|_| self.missing(&name, "reader poisoned"))?;
-        content.tensor(&mut *file, &name, &self.device).map(Some).map_err(|e| self.missing(&name, e))
+        let mut file = file
+            .lock()
+            .map_err(|_| self.missing(&name, "reader poisoned"))?;
+        content
+            .tensor(&mut *file, &name, &self.device)
+            .map(Some)
+            .map_err(|e| self.missing(&name, e))
     }
 
     fn dense(&self, hf_name: &str) -> Result<Tensor, EngineError> {
@@ -102,7 +114,8 @@ impl Weights {
             }
             Source::Gguf { .. } => {
                 let q = self.qtensor(hf_name)?.expect("gguf source");
-                q.dequantize(&self.device).map_err(|e| self.missing(hf_name, e))
+                q.dequantize(&self.device)
+                    .map_err(|e| self.missing(hf_name, e))
             }
         }
     }
@@ -110,7 +123,9 @@ impl Weights {
     /// Whether the model has a tensor (by Hugging Face name, without `.weight`).
     pub fn contains(&self, hf_name: &str) -> bool {
         match &self.source {
-            Source::Gguf { content, .. } => content.tensor_infos.contains_key(&format!("{}.weight", gguf_name(hf_name))),
+            Source::Gguf { content, .. } => content
+                .tensor_infos
+                .contains_key(&format!("{}.weight", gguf_name(hf_name))),
             Source::Safetensors(vb) => vb.contains_tensor(&format!("{hf_name}.weight")),
         }
     }
@@ -137,14 +152,20 @@ impl Weights {
     /// are converted to f32 as they are looked up).
     pub fn embedding(&self, hf_name: &str) -> Result<Tensor, EngineError> {
         match self.qtensor(hf_name)? {
-            Some(q) => q.dequantize_f16(&self.device).map_err(|e| self.missing(hf_name, e)),
+            Some(q) => q
+                .dequantize_f16(&self.device)
+                .map_err(|e| self.missing(hf_name, e)),
             None => self.dense(hf_name),
         }
     }
 
     /// The output layer: `lm_name` if present, else the tied embedding.
     pub fn lm_head(&self, lm_name: &str, tied: &str) -> Result<Linear, EngineError> {
-        if self.contains(lm_name) { self.linear(lm_name) } else { self.linear(tied) }
+        if self.contains(lm_name) {
+            self.linear(lm_name)
+        } else {
+            self.linear(tied)
+        }
     }
 }
 
@@ -157,7 +178,9 @@ pub fn gguf_name(hf_name: &str) -> String {
         "lm_head" => return "output".into(),
         _ => {}
     }
-    let Some(rest) = name.strip_prefix("layers.") else { return name.to_string() };
+    let Some(rest) = name.strip_prefix("layers.") else {
+        return name.to_string();
+    };
     let (index, part) = rest.split_once('.').unwrap_or((rest, ""));
     let part = match part {
         "self_attn.q_proj" => "attn_q",
@@ -186,16 +209,24 @@ fn check_safetensors_header(path: &Path) -> Result<(), EngineError> {
         reason,
     };
     let mut file = std::fs::File::open(path).map_err(|e| EngineError::Io(path.to_owned(), e))?;
-    let size = file.metadata().map_err(|e| EngineError::Io(path.to_owned(), e))?.len();
+    let size = file
+        .metadata()
+        .map_err(|e| EngineError::Io(path.to_owned(), e))?
+        .len();
     let mut len = [0u8; 8];
-    file.read_exact(&mut len).map_err(|_| bad("too short to be a safetensors file".into()))?;
+    file.read_exact(&mut len)
+        .map_err(|_| bad("too short to be a safetensors file".into()))?;
     let n = u64::from_le_bytes(len);
     if n == 0 || n > size.saturating_sub(8) || n > 100 << 20 {
-        return Err(bad(format!("header length {n} does not fit a {size}-byte file: not a safetensors file, or truncated")));
+        return Err(bad(format!(
+            "header length {n} does not fit a {size}-byte file: not a safetensors file, or truncated"
+        )));
     }
     let mut header = vec![0u8; n as usize];
-    file.read_exact(&mut header).map_err(|_| bad("truncated header".into()))?;
-    serde_json::from_slice::<serde_json::Value>(&header).map_err(|e| bad(format!("header is not JSON: {e}")))?;
+    file.read_exact(&mut header)
+        .map_err(|_| bad("truncated header".into()))?;
+    serde_json::from_slice::<serde_json::Value>(&header)
+        .map_err(|e| bad(format!("header is not JSON: {e}")))?;
     Ok(())
 }
 
@@ -207,8 +238,14 @@ mod tests {
     fn gguf_names_follow_llama_cpp() {
         assert_eq!(gguf_name("model.embed_tokens"), "token_embd");
         assert_eq!(gguf_name("model.layers.7.self_attn.q_proj"), "blk.7.attn_q");
-        assert_eq!(gguf_name("model.layers.0.pre_feedforward_layernorm"), "blk.0.ffn_norm");
-        assert_eq!(gguf_name("model.layers.17.post_feedforward_layernorm"), "blk.17.post_ffw_norm");
+        assert_eq!(
+            gguf_name("model.layers.0.pre_feedforward_layernorm"),
+            "blk.0.ffn_norm"
+        );
+        assert_eq!(
+            gguf_name("model.layers.17.post_feedforward_layernorm"),
+            "blk.17.post_ffw_norm"
+        );
         assert_eq!(gguf_name("model.layers.2.mlp.down_proj"), "blk.2.ffn_down");
         assert_eq!(gguf_name("model.norm"), "output_norm");
     }
