@@ -30,6 +30,9 @@ enum Command {
     Generate(commands::generate::Args),
     /// One prompt to a model, the answer streamed.
     Chat(commands::chat::Args),
+    /// Measure speed against peers.
+    #[command(subcommand)]
+    Bench(commands::bench::Command),
     /// Work with plugins.
     #[command(subcommand)]
     Plugin(commands::plugin::Command),
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::Plugin(cmd) => commands::plugin::run(cmd),
         Command::Generate(args) => commands::generate::run(args),
         Command::Chat(args) => commands::chat::run(args),
+        Command::Bench(cmd) => commands::bench::run(cmd),
     };
     match result {
         Ok(code) => code,

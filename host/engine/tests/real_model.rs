@@ -98,14 +98,23 @@ fn chat_template_renders_as_the_gemma_template_specifies() {
 }
 
 /// Greedy tokens from llama.cpp (llama-cpp-python 0.3.x, this GGUF, 2 threads,
-/// `use_extra_bufts=False`) for the prompt below; see `scripts/llama-cpp-reference.py`.
+/// `use_extra_bufts=False`) for the prompt below, from
+/// `scripts/llama_cpp_peer.py greedy --model M --prompt-ids 2,818,5279,529,7001,563 --n 32`.
 const PROMPT: &str = "<bos>The capital of France is";
-const LLAMA_CPP_GREEDY: &[u32] = &[];
+const LLAMA_CPP_GREEDY: &[u32] = &[
+    506, 5279, 529, 506, 2891, 529, 7001, 236761, 1030, 563, 506, 7488, 3207, 528, 7001, 236761,
+    1030, 563, 506, 5279, 529, 506, 2891, 529, 7001, 236761, 1030, 563, 506, 7488, 3207, 528,
+];
 
 #[test]
 fn greedy_decoding_matches_llama_cpp() {
     let Some(engine) = engine(512) else { return };
     let prompt = engine.tokenizer().encode(PROMPT).unwrap();
+    assert_eq!(
+        prompt,
+        [2, 818, 5279, 529, 7001, 563],
+        "llama.cpp's tokenization of the prompt"
+    );
     let out = run(
         &engine,
         vec![Request {
@@ -117,9 +126,6 @@ fn greedy_decoding_matches_llama_cpp() {
     );
     let ours = &out[0].1;
     eprintln!("ours: {ours:?}\ntext: {:?}", out[0].2);
-    if LLAMA_CPP_GREEDY.is_empty() {
-        return;
-    }
     let agree = ours
         .iter()
         .zip(LLAMA_CPP_GREEDY)

@@ -1,5 +1,6 @@
 //! One file per subcommand.
 
+pub mod bench;
 pub mod chat;
 mod engine_args;
 pub mod generate;

@@ -445,6 +445,7 @@ impl Gemma3 {
             };
             let q = rope.apply(&q, start)?;
             let k = rope.apply(&k, start)?;
+            let (k, v) = (round_f16(&k)?, round_f16(&v)?);
             k_cache.slice_set(&k, 2, start)?;
             v_cache.slice_set(&v.contiguous()?, 2, start)?;
             let keys = k_cache.narrow(2, 0, start + t)?;
@@ -511,7 +512,7 @@ impl Gemma3 {
             };
             let q = rope.apply_each(&q, &positions)?;
             let k = rope.apply_each(&k, &positions)?;
-            let v = v.contiguous()?;
+            let (k, v) = (round_f16(&k)?, round_f16(&v)?.contiguous()?);
             let mut outs = Vec::with_capacity(b);
             for (i, cache) in caches.iter().enumerate() {
                 let pos = cache.len;
@@ -600,6 +601,13 @@ impl Attention {
             .matmul(&values.contiguous()?)?
             .reshape((1, self.n_head, t, self.head_dim))
     }
+}
+
+/// Keys and values enter the cache rounded to f16, as in llama.cpp's default
+/// f16 cache: with it, greedy decoding of the reference GGUF agrees with
+/// llama.cpp token for token (without it, from the 19th token on).
+fn round_f16(x: &Tensor) -> candle_core::Result<Tensor> {
+    x.to_dtype(DType::F16)?.to_dtype(DType::F32)
 }
 
 /// Additive mask [t, start + t] for queries at `start..start+t`: causal, and

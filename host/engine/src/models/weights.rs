@@ -148,12 +148,12 @@ impl Weights {
         }
     }
 
-    /// The token embedding `[vocab, hidden]` (f16 for GGUF to halve its size; rows
-    /// are converted to f32 as they are looked up).
+    /// The token embedding `[vocab, hidden]`, dequantized to f32 (f16 would
+    /// halve its memory but rounds Q8_0 rows enough to change greedy output).
     pub fn embedding(&self, hf_name: &str) -> Result<Tensor, EngineError> {
         match self.qtensor(hf_name)? {
             Some(q) => q
-                .dequantize_f16(&self.device)
+                .dequantize(&self.device)
                 .map_err(|e| self.missing(hf_name, e)),
             None => self.dense(hf_name),
         }
