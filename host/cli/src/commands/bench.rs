@@ -52,10 +52,11 @@ pub struct GenerateArgs {
 
 pub fn run(command: Command) -> Result<ExitCode> {
     let Command::Generate(args) = command;
-    let threads = args
+    let mut args = args;
+    let threads = *args
         .model
         .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        .get_or_insert_with(super::engine_args::default_threads);
     let (engine, model_path) = args.model.load()?;
     let Model::Gemma3(model) = engine.model() else {
         bail!(

@@ -16,7 +16,7 @@ pub struct ModelArgs {
     /// cpu, cuda or metal.
     #[arg(long, default_value = "cpu")]
     pub device: DeviceKind,
-    /// CPU threads (default: all cores).
+    /// CPU threads (default: the cores not already busy, see `default_threads`).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Longest prompt plus output, in tokens.
@@ -27,9 +27,10 @@ pub struct ModelArgs {
 impl ModelArgs {
     /// Loads the engine (after fixing the thread count).
     pub fn load(&self) -> Result<(Engine, PathBuf)> {
-        if let Some(n) = self.threads {
+        let threads = self.threads.unwrap_or_else(default_threads);
+        if std::env::var_os("RAYON_NUM_THREADS").is_none() || self.threads.is_some() {
             // SAFETY: called before any other thread exists or reads the environment.
-            unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
+            unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
         }
         let path = crate::resolve::model(&self.model)?;
         let options = LoadOptions {
@@ -41,6 +42,25 @@ impl ModelArgs {
             .with_context(|| format!("loading model {}", path.display()))?;
         Ok((engine, path))
     }
+}
+
+/// The cores not already busy: all cores minus the 1-minute load average.
+///
+/// candle's CPU thread pool waits at its barriers by spinning. When another
+/// process holds one of the cores, a spinning thread burns its time slice
+/// waiting for a peer that is not running, and 2 threads decode at a third of
+/// the speed of 1. Using only the idle cores avoids that.
+pub(super) fn default_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| {
+            t.split_whitespace()
+                .next()
+                .and_then(|l| l.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0);
+    (cores as f64 - load).round().clamp(1.0, cores as f64) as usize
 }
 
 /// Sampling flags; unset ones come from the benchmark manifest or defaults.
