@@ -244,6 +244,18 @@ struct Layer {
     sliding: bool,
 }
 
+impl Layer {
+    /// The rest of the block after attention: residual, then the MLP with its
+    /// pre- and post-norms, then residual.
+    fn finish(&self, x: &Tensor, attn_out: &Tensor) -> candle_core::Result<Tensor> {
+        let x = (x + self.post_attention_layernorm.forward(attn_out)?)?;
+        let h = self.pre_feedforward_layernorm.forward(&x)?;
+        &x + self
+            .post_feedforward_layernorm
+            .forward(&self.mlp.forward(&h)?)?
+    }
+}
+
 /// One sequence's key/value cache: per layer, preallocated `[1, kv, cap, d]`.
 #[derive(Debug)]
 pub struct KvCache {
@@ -457,12 +469,7 @@ impl Gemma3 {
                 t,
                 a.n_head * a.head_dim,
             ))?)?;
-            x = (x + layer.post_attention_layernorm.forward(&out)?)?;
-            let h = layer.pre_feedforward_layernorm.forward(&x)?;
-            x = (&x
-                + layer
-                    .post_feedforward_layernorm
-                    .forward(&layer.mlp.forward(&h)?)?)?;
+            x = layer.finish(&x, &out)?;
         }
         cache.len += t;
         self.logits(&x.i((.., t - 1, ..))?)?.squeeze(0)
@@ -529,12 +536,7 @@ impl Gemma3 {
             }
             let out = Tensor::cat(&outs, 0)?.reshape((b, 1, a.n_head * a.head_dim))?;
             let out = a.o_proj.forward(&out)?;
-            x = (x + layer.post_attention_layernorm.forward(&out)?)?;
-            let h = layer.pre_feedforward_layernorm.forward(&x)?;
-            x = (&x
-                + layer
-                    .post_feedforward_layernorm
-                    .forward(&layer.mlp.forward(&h)?)?)?;
+            x = layer.finish(&x, &out)?;
         }
         for cache in caches.iter_mut() {
             cache.len += 1;
