@@ -89,7 +89,7 @@ pub struct ScoreError {
 }
 
 /// One scored item.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScoreRecord {
     /// The item's id.
     pub id: String,
@@ -101,8 +101,9 @@ pub struct ScoreRecord {
     pub plugin: PluginIdentity,
     /// Metric name → value; empty when `error` is set.
     pub metrics: BTreeMap<String, f64>,
-    /// The plugin's JSON details, if any.
-    pub details: Option<Value>,
+    /// The plugin's JSON details, if any, kept as the plugin wrote them
+    /// (checked to be JSON, never re-parsed into a tree).
+    pub details: Option<Box<serde_json::value::RawValue>>,
     /// Set when the item could not be scored.
     pub error: Option<ScoreError>,
 }

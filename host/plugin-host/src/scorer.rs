@@ -43,12 +43,12 @@ impl PluginItem {
 }
 
 /// A scored item.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Scored {
     /// Metric name → value, all finite and declared by the plugin.
     pub metrics: BTreeMap<String, f64>,
-    /// The plugin's details (JSON).
-    pub details: Option<serde_json::Value>,
+    /// The plugin's details: valid JSON, as the plugin wrote it.
+    pub details: Option<Box<serde_json::value::RawValue>>,
 }
 
 /// The outcome of scoring one item: a score or a recorded error, plus every
@@ -258,7 +258,7 @@ fn check_output(
     }
     let details = match score.details {
         None => None,
-        Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
+        Some(text) => Some(serde_json::value::RawValue::from_string(text).map_err(|e| {
             CallError::new(
                 CallErrorKind::BadOutput,
                 format!("details are not JSON: {e}"),

@@ -126,7 +126,7 @@ fn no_environment_args_or_stdout_leak_in() {
     unsafe { std::env::set_var("LEM_TEST_SECRET", "hunter2") };
     let (_rt, scorer) = hostile(quick_limits());
     let scored = scorer.score(&item("env"), "response").result.unwrap();
-    let details = scored.details.unwrap();
+    let details: serde_json::Value = serde_json::from_str(scored.details.unwrap().get()).unwrap();
     assert_eq!(details["vars"], serde_json::json!([]), "{details}");
     assert_eq!(details["args"], serde_json::json!([]), "{details}");
     assert!(details["home"].is_null());
