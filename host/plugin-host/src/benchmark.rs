@@ -2,14 +2,12 @@
 
 use crate::error::{CallError, CallErrorKind, LoadError};
 use crate::inspect::World;
-use crate::judge::NoJudge;
 use crate::policy::Policy;
 use crate::runtime::{PluginInfo, PluginSource, Runtime, Verified};
 use crate::sandbox::{self, HostState};
 use crate::scorer::PluginItem;
 use crate::v0_1_0;
 use lem_core::ChatMessage;
-use std::sync::Arc;
 use wasmtime::Engine;
 
 /// Prompt settings from the benchmark manifest.
@@ -114,14 +112,13 @@ impl Benchmark {
             &mut wasmtime::Store<HostState>,
         ) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
-        let mut store =
-            sandbox::new_store(&self.engine, &self.label, &self.policy, Arc::new(NoJudge))?;
-        let bindings = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| sandbox::classify(&store, e, &self.policy.limits))?;
-        sandbox::start_call(&mut store);
-        f(&bindings, &mut store).map_err(|e| sandbox::classify(&store, e, &self.policy.limits))
+        sandbox::call_fresh(
+            &self.engine,
+            &self.label,
+            &self.policy,
+            |store| self.pre.instantiate(store),
+            f,
+        )
     }
 }
 

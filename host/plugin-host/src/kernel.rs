@@ -2,13 +2,11 @@
 
 use crate::error::{CallError, LoadError};
 use crate::inspect::World;
-use crate::judge::NoJudge;
 use crate::policy::Policy;
 use crate::runtime::{PluginInfo, PluginSource, Runtime, Verified};
 use crate::sandbox::{self, HostState};
 use crate::v0_1_0;
 use lem_core::ChatMessage;
-use std::sync::Arc;
 use wasmtime::Engine;
 
 /// What the host hands a kernel: text and axioms it read from files, and options.
@@ -104,13 +102,12 @@ impl Kernel {
         &self,
         f: impl FnOnce(&v0_1_0::kernel::Kernel, &mut wasmtime::Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
-        let mut store =
-            sandbox::new_store(&self.engine, &self.label, &self.policy, Arc::new(NoJudge))?;
-        let bindings = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| sandbox::classify(&store, e, &self.policy.limits))?;
-        sandbox::start_call(&mut store);
-        f(&bindings, &mut store).map_err(|e| sandbox::classify(&store, e, &self.policy.limits))
+        sandbox::call_fresh(
+            &self.engine,
+            &self.label,
+            &self.policy,
+            |store| self.pre.instantiate(store),
+            f,
+        )
     }
 }

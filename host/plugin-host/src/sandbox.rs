@@ -153,6 +153,22 @@ pub(crate) fn new_store(
     Ok(store)
 }
 
+/// One call in a fresh store: instantiate, start the clock, run `call`; any
+/// failure on the way becomes a [`CallError`]. Kernels and benchmarks use
+/// this; scorers keep a live instance instead (see `Scorer::instance`).
+pub(crate) fn call_fresh<B, R>(
+    engine: &Engine,
+    plugin: &str,
+    policy: &Policy,
+    instantiate: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<B>,
+    call: impl FnOnce(&B, &mut Store<HostState>) -> wasmtime::Result<R>,
+) -> Result<R, CallError> {
+    let mut store = new_store(engine, plugin, policy, std::sync::Arc::new(crate::NoJudge))?;
+    let bindings = instantiate(&mut store).map_err(|e| classify(&store, e, &policy.limits))?;
+    start_call(&mut store);
+    call(&bindings, &mut store).map_err(|e| classify(&store, e, &policy.limits))
+}
+
 /// Starts the clock for a call (store set-up does not count).
 pub(crate) fn start_call(store: &mut Store<HostState>) {
     let state = store.data_mut();
