@@ -100,6 +100,20 @@ impl Fixture {
     }
 
     fn score(&self, extra: &[&str]) -> Output {
+        self.score_with("gsm8k", extra)
+    }
+
+    /// Writes a manifest `name` whose one scorer is the `.wasm` at `plugin`
+    /// (plus any further TOML lines) and returns its path.
+    fn manifest(&self, name: &str, plugin: &std::path::Path, more: &str) -> String {
+        let text = format!(
+            "name = \"gsm8k\"\n[[scorers]]\nplugin = {:?}\n{more}",
+            plugin.display().to_string()
+        );
+        self.write(name, &text).display().to_string()
+    }
+
+    fn score_with(&self, benchmark: &str, extra: &[&str]) -> Output {
         let (data, responses, out) = (
             self.path("data.jsonl"),
             self.path("responses.jsonl"),
@@ -108,7 +122,7 @@ impl Fixture {
         let mut args = vec![
             "score",
             "--benchmark",
-            "gsm8k",
+            benchmark,
             "--data",
             &data,
             "--responses",
@@ -274,32 +288,13 @@ fn per_item_plugin_failures_are_recorded_and_counted() {
         ]
         .join("\n"),
     );
-    let hostile = lem_bundled::test_plugin("hostile");
-    f.write(
+    let manifest = f.manifest(
         "hostile.toml",
-        &format!(
-            "name = \"gsm8k\"\n[[scorers]]\nplugin = {:?}\n[scorers.limits]\nfuel = 100000000\n",
-            hostile.display().to_string()
-        ),
+        &lem_bundled::test_plugin("hostile"),
+        "[scorers.limits]\nfuel = 100000000\n",
     );
-    let (data, responses, out_path, manifest) = (
-        f.path("data.jsonl"),
-        f.path("responses.jsonl"),
-        f.path("scores.jsonl"),
-        f.path("hostile.toml"),
-    );
-    let out = lem(&[
-        "score",
-        "--benchmark",
-        &manifest,
-        "--data",
-        &data,
-        "--responses",
-        &responses,
-        "--out",
-        &out_path,
-        "--json",
-    ]);
+    let out_path = f.path("scores.jsonl");
+    let out = f.score_with(&manifest, &["--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
@@ -321,45 +316,16 @@ fn per_item_plugin_failures_are_recorded_and_counted() {
         ]
     );
     // --strict turns recorded failures into a non-zero exit.
-    let out = lem(&[
-        "score",
-        "--benchmark",
-        &manifest,
-        "--data",
-        &data,
-        "--responses",
-        &responses,
-        "--strict",
-    ]);
+    let out = f.score_with(&manifest, &["--strict"]);
     assert_eq!(out.status.code(), Some(3));
 }
 
 #[test]
 fn a_pinned_plugin_with_another_digest_is_refused() {
     let f = Fixture::new();
-    let gsm8k = lem_bundled::built_plugin("gsm8k");
-    f.write(
-        "pinned.toml",
-        &format!(
-            "name = \"gsm8k\"\n[[scorers]]\nplugin = {:?}\nsha256 = \"{}\"\n",
-            gsm8k.display().to_string(),
-            "ab".repeat(32)
-        ),
-    );
-    let (data, responses, manifest) = (
-        f.path("data.jsonl"),
-        f.path("responses.jsonl"),
-        f.path("pinned.toml"),
-    );
-    let out = lem(&[
-        "score",
-        "--benchmark",
-        &manifest,
-        "--data",
-        &data,
-        "--responses",
-        &responses,
-    ]);
+    let pin = format!("sha256 = \"{}\"\n", "ab".repeat(32));
+    let manifest = f.manifest("pinned.toml", &lem_bundled::built_plugin("gsm8k"), &pin);
+    let out = f.score_with(&manifest, &[]);
     assert_refused(
         &out,
         &f,
@@ -389,29 +355,12 @@ fn plugin_inspect_reports_world_version_digest_and_imports() {
 #[test]
 fn the_readme_example_scorer_builds_and_scores() {
     let f = Fixture::new();
-    let wasm = lem_bundled::guest_path("word-count-scorer");
-    f.write(
+    let manifest = f.manifest(
         "words.toml",
-        &format!(
-            "name = \"gsm8k\"\n[[scorers]]\nplugin = {:?}\n",
-            wasm.display().to_string()
-        ),
+        &lem_bundled::guest_path("word-count-scorer"),
+        "",
     );
-    let (data, responses, manifest) = (
-        f.path("data.jsonl"),
-        f.path("responses.jsonl"),
-        f.path("words.toml"),
-    );
-    let out = lem(&[
-        "score",
-        "--benchmark",
-        &manifest,
-        "--data",
-        &data,
-        "--responses",
-        &responses,
-        "--json",
-    ]);
+    let out = f.score_with(&manifest, &["--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // Responses: "1 + 1 = 2\n#### 2" (7 words), "I think it is 6" (5), "10 - 4 = 6" (5).
