@@ -13,6 +13,16 @@ pub struct ChatMessage {
     pub content: String,
 }
 
+impl ChatMessage {
+    /// A message from `role`.
+    pub fn new(role: &str, content: impl Into<String>) -> Self {
+        ChatMessage {
+            role: role.to_string(),
+            content: content.into(),
+        }
+    }
+}
+
 /// One benchmark record: its id and the whole record, kept as JSON so any
 /// benchmark's fields reach its plugins unchanged.
 #[derive(Debug, Clone)]

@@ -1,11 +1,12 @@
 //! [`Engine`]: a model, its tokenizer and a device, ready to generate.
 
 use crate::EngineError;
-use crate::generate::{self, Event, Request};
+use crate::generate::{self, Event, Request, RequestSource};
 use crate::models::{Model, ModelFiles};
 use crate::tokenizer::Tokenizer;
 use candle_core::Device;
 use lem_core::ChatMessage;
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 /// Which device runs the model.
@@ -158,12 +159,24 @@ impl Engine {
         stream: bool,
         sink: &mut dyn FnMut(Event),
     ) -> Result<(), EngineError> {
+        self.generate_from(&mut VecDeque::from(requests), batch_size, stream, sink)
+    }
+
+    /// Generates for requests as `source` hands them out (a server's queue),
+    /// up to `batch_size` at a time; returns when the source is finished.
+    pub fn generate_from(
+        &self,
+        source: &mut dyn RequestSource,
+        batch_size: usize,
+        stream: bool,
+        sink: &mut dyn FnMut(Event),
+    ) -> Result<(), EngineError> {
         generate::generate(
             &self.model,
             &self.tokenizer,
             &self.device,
             self.context,
-            requests,
+            source,
             batch_size,
             stream,
             sink,

@@ -96,13 +96,30 @@ struct Sequence {
     next: u32,
 }
 
-/// Runs requests through `model`, calling `sink` with every event.
+/// Where requests come from: a fixed list, or a queue a server fills while
+/// generation runs.
+pub trait RequestSource {
+    /// The next request. With `wait` (nothing is decoding) it may block until
+    /// one arrives; `None` then means the source is finished. Without `wait`
+    /// it must answer at once (`None`: nothing waiting right now).
+    fn next(&mut self, wait: bool) -> Option<Request>;
+}
+
+impl RequestSource for VecDeque<Request> {
+    fn next(&mut self, _wait: bool) -> Option<Request> {
+        self.pop_front()
+    }
+}
+
+/// Runs requests through `model`, calling `sink` with every event; returns
+/// when `source` is finished and every sequence is done.
+#[allow(clippy::too_many_arguments)]
 pub fn generate(
     model: &Model,
     tokenizer: &Tokenizer,
     device: &Device,
     context: usize,
-    requests: Vec<Request>,
+    source: &mut dyn RequestSource,
     batch_size: usize,
     stream: bool,
     sink: &mut dyn FnMut(Event),
@@ -111,11 +128,10 @@ pub fn generate(
         Model::Gemma3(_) => batch_size.max(1),
         _ => 1,
     };
-    let mut queue: VecDeque<Request> = requests.into();
     let mut active: Vec<Sequence> = Vec::new();
     loop {
         while active.len() < batch_size
-            && let Some(request) = queue.pop_front()
+            && let Some(request) = source.next(active.is_empty())
         {
             match admit(model, device, context, request) {
                 Ok((mut seq, logits)) => {

@@ -19,5 +19,5 @@ pub mod tokenizer;
 
 pub use engine::{DeviceKind, Engine, LoadOptions};
 pub use error::EngineError;
-pub use generate::{Completion, Event, FinishReason, Request};
+pub use generate::{Completion, Event, FinishReason, Request, RequestSource};
 pub use sampling::SamplingParams;

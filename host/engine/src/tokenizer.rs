@@ -92,6 +92,11 @@ impl Tokenizer {
         self.template.is_some()
     }
 
+    /// The beginning-of-sequence token's text, if the model has one.
+    pub fn bos(&self) -> Option<&str> {
+        self.bos.as_deref()
+    }
+
     /// Token ids that end generation.
     pub fn stop_ids(&self) -> &[u32] {
         &self.stop_ids

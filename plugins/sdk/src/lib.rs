@@ -10,8 +10,8 @@
 //! and export macro, so a plugin author implements one trait and calls one
 //! macro; the types every world shares (items, messages, errors) and the host
 //! imports (`log`, `judge`) are generated once and re-exported from here.
-//! The helpers ([`json`], [`record`]) are plain Rust so they can be unit
-//! tested natively.
+//! The helpers ([`json`], [`record`], [`rubric`]) are plain Rust so they can
+//! be unit tested natively.
 //!
 //! ```ignore
 //! use lem_plugin_sdk::scorer::{Item, PluginError, PluginInfo, ScoreCard, Scorer};
@@ -122,9 +122,11 @@ macro_rules! export_benchmark {
 
 pub mod json;
 pub mod record;
+pub mod rubric;
 
 use bindings::scorer::lem::plugin::types as wit_types;
 
+pub use rubric::{Rubric, Verdict, VerdictError};
 pub use wit_types::{Item, Message, Metric, PluginError, PluginInfo, ScoreCard};
 
 /// Scorer plugins: implement [`scorer::Scorer`], then call [`export_scorer!`].

@@ -1,0 +1,37 @@
+//! Reports of lem: what a fine-tune gained and lost, with how sure we are.
+//!
+//! Why it is shaped so: a report is computed once, into a plain model
+//! ([`Report`]), and then rendered three ways (Markdown for a terminal or a
+//! pull request, JSON for other programs, one self-contained HTML file for
+//! people). Renderers only read the model, so the three can never disagree on
+//! a number. Input is a flat list of [`Observation`]s (one scored or failed
+//! item), which both lem's own score records and the upstream score files are
+//! turned into, so the statistics do not care where the scores came from.
+//!
+//! The statistics are deliberately simple and fully specified, so that anyone
+//! can recompute them: means over scored items (failures are counted, never
+//! averaged in), 95% percentile-bootstrap intervals from a seeded splitmix64
+//! generator (see [`stats`] for the exact procedure), and differences against
+//! one baseline model. The HTML carries its charts as inline SVG drawn by
+//! plotters' SVG backend, with no scripts and no references to anything
+//! outside the file, so a report can be mailed or archived as it is.
+#![deny(missing_docs)]
+
+mod chart;
+pub mod error;
+#[cfg(test)]
+mod fixture;
+mod format;
+pub mod html;
+pub mod input;
+pub mod json;
+pub mod markdown;
+pub mod stats;
+pub mod table;
+
+pub use error::ReportError;
+pub use html::to_html;
+pub use input::{Observation, assign_domains, parse_upstream_scores};
+pub use json::to_json;
+pub use markdown::to_markdown;
+pub use table::{Cell, Delta, MetricKey, Report, ReportOptions};
