@@ -5,6 +5,9 @@
 
 mod commands;
 mod data;
+mod judging;
+mod models;
+mod pipeline;
 mod resolve;
 mod table;
 
@@ -30,6 +33,8 @@ enum Command {
     Generate(commands::generate::Args),
     /// One prompt to a model, the answer streamed.
     Chat(commands::chat::Args),
+    /// Serve the local model over an OpenAI-compatible HTTP API.
+    Serve(commands::serve::Args),
     /// Measure speed against peers.
     #[command(subcommand)]
     Bench(commands::bench::Command),
@@ -53,6 +58,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => commands::generate::run(args),
         Command::Chat(args) => commands::chat::run(args),
         Command::Bench(cmd) => commands::bench::run(cmd),
+        Command::Serve(args) => commands::serve::run(args),
     };
     match result {
         Ok(code) => code,

@@ -20,7 +20,7 @@ pub use jsonl::{AtomicFile, JsonlError, Located};
 pub use manifest::{BenchmarkManifest, ManifestError};
 pub use policy::{Grants, Limits, Policy};
 pub use records::{
-    BenchmarkItem, ChatMessage, PluginIdentity, ResponseRecord, ScoreError, ScoreRecord,
+    BenchmarkItem, ChatMessage, PluginIdentity, ResponseRecord, ScoreError, JudgeTrail, JudgeExchange, ScoreRecord,
     ScoreSummary,
 };
 pub use store::{AppendStore, OpenReport, StoreError};

@@ -116,6 +116,41 @@ pub struct ScoreRecord {
     pub details: Option<Box<serde_json::value::RawValue>>,
     /// Set when the item could not be scored.
     pub error: Option<ScoreError>,
+    /// The kernel the response was generated under (`none` when plain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    /// The item's domain or category, when its benchmark has one (for
+    /// per-domain breakdowns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// The judge the plugin consulted, and what it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeTrail>,
+}
+
+/// Who judged an item and what they said: the audit trail of a judged score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgeTrail {
+    /// The judge's model spec (e.g. `openai:http://host/v1#model`).
+    pub model: String,
+    /// Every call the plugin made for this item, in order.
+    pub calls: Vec<JudgeExchange>,
+}
+
+/// One judge call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgeExchange {
+    /// SHA-256 naming the request (its answer-cache key).
+    pub request_sha256: String,
+    /// The judge's raw answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    /// Why there was no answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Whether the answer came from the cache of an earlier run.
+    #[serde(default)]
+    pub cached: bool,
 }
 
 /// Per-model summary of a set of score records: means over the items that
@@ -194,6 +229,9 @@ mod tests {
                 kind: "trap".into(),
                 message: "boom".into(),
             }),
+            kernel: None,
+            domain: None,
+            judge: None,
         }
     }
 

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 /// Which model, where, and on what.
 #[derive(clap::Args, Debug)]
 pub struct ModelArgs {
-    /// A .gguf file, a safetensors model directory, or `gemma-3-270m` (installed by scripts/setup).
+    /// The model: a .gguf file, a safetensors directory or `gemma-3-270m` (installed by
+    /// scripts/setup), optionally as `local:...`; or `openai:BASE_URL#MODEL`, `gemini:MODEL`.
     #[arg(long, default_value = crate::resolve::DEFAULT_MODEL)]
     pub model: String,
     /// Directory of tokenizer.json / tokenizer_config.json, if not beside the model.
@@ -25,22 +26,36 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    /// Loads the engine (after fixing the thread count).
+    /// The defaults of every flag, for the model `spec`.
+    pub fn for_spec(spec: &str) -> Self {
+        ModelArgs {
+            model: spec.to_string(),
+            tokenizer: None,
+            device: DeviceKind::Cpu,
+            threads: None,
+            context: 4096,
+        }
+    }
+
+    /// Loads the engine of `--model` (after fixing the thread count).
     pub fn load(&self) -> Result<(Engine, PathBuf)> {
+        let path = crate::resolve::model(&self.model)?;
+        Ok((self.load_path(&path)?, path))
+    }
+
+    /// Loads the engine of the model at `path` (after fixing the thread count).
+    pub fn load_path(&self, path: &std::path::Path) -> Result<Engine> {
         let threads = self.threads.unwrap_or_else(default_threads);
         if std::env::var_os("RAYON_NUM_THREADS").is_none() || self.threads.is_some() {
             // SAFETY: called before any other thread exists or reads the environment.
             unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
         }
-        let path = crate::resolve::model(&self.model)?;
         let options = LoadOptions {
             device: self.device,
             context: self.context,
             tokenizer_dir: self.tokenizer.clone(),
         };
-        let engine = Engine::load(&path, &options)
-            .with_context(|| format!("loading model {}", path.display()))?;
-        Ok((engine, path))
+        Engine::load(path, &options).with_context(|| format!("loading model {}", path.display()))
     }
 }
 

@@ -2,7 +2,8 @@
 
 pub mod bench;
 pub mod chat;
-mod engine_args;
+pub mod engine_args;
 pub mod generate;
 pub mod plugin;
 pub mod score;
+pub mod serve;

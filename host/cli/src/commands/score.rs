@@ -1,11 +1,15 @@
 //! `lem score`: score recorded responses with a benchmark's scorer plugins.
 
+use super::engine_args::ModelArgs;
+use crate::judging::BackendJudge;
+use crate::models::{Models, RemoteArgs};
+use crate::pipeline::{self, ScoreJob};
 use crate::{resolve, table};
+use lem_judge::AnswerCache;
 use anyhow::{Context, Result, bail};
 use lem_core::jsonl::{self, Located};
 use lem_core::{AtomicFile, BenchmarkItem, ResponseRecord, ScoreRecord, ScoreSummary};
-use lem_plugin_host::scorer::PluginItem;
-use lem_plugin_host::{NoJudge, Runtime, RuntimeConfig, Scorer};
+use lem_plugin_host::{Judge, NoJudge, Runtime, RuntimeConfig, Scorer};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,6 +45,17 @@ pub struct Args {
     /// Compile plugins without the on-disk cache.
     #[arg(long)]
     no_cache: bool,
+    /// The judge model for scorers that ask one (`openai:URL#MODEL`, `gemini:MODEL`, `local:PATH`).
+    #[arg(long)]
+    judge: Option<String>,
+    /// Items judged at once.
+    #[arg(long, default_value_t = 8)]
+    judge_concurrency: usize,
+    /// Ask the judge again even for answers cached by earlier runs.
+    #[arg(long)]
+    no_judge_cache: bool,
+    #[command(flatten)]
+    remote: RemoteArgs,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -58,60 +73,36 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
     }
 
+    let rt = crate::models::runtime()?;
+    // A `local:` judge runs on the CPU with the default threads and context.
+    let engine = ModelArgs::for_spec(args.judge.as_deref().unwrap_or_default());
+    let mut models = Models::new(&engine, &args.remote, args.judge_concurrency);
+    let judge = match &args.judge {
+        Some(spec) => Some(Arc::new(BackendJudge::new(
+            models.get(spec)?.client.clone(),
+            (!args.no_judge_cache).then(|| AnswerCache::new(lem_core::lem_home().join("judge-cache"))),
+            rt.handle().clone(),
+        ))),
+        None => None,
+    };
     let runtime = Runtime::new(if args.no_cache {
         RuntimeConfig::default()
     } else {
         RuntimeConfig::with_default_cache()
     })?;
-    let mut scorers = Vec::new();
-    for reference in &manifest.scorers {
-        let mut policy = reference.policy();
-        if let Some(fuel) = args.fuel {
-            policy.limits.fuel = Some(fuel);
-        }
-        if let Some(ms) = args.timeout_ms {
-            policy.limits.timeout_ms = ms;
-        }
-        let source = resolve::plugin(&reference.plugin, &manifest.base_dir)?;
-        let scorer =
-            Scorer::load(&runtime, &source, policy, Arc::new(NoJudge)).with_context(|| {
-                format!(
-                    "loading scorer `{}` of benchmark `{}`",
-                    reference.plugin, manifest.name
-                )
-            })?;
-        scorers.push(scorer);
+    let scorers = load_scorers(&runtime, &manifest, &args, judge.clone())?;
+    let records = pipeline::score(&ScoreJob {
+        benchmark: &manifest.name,
+        items: &items,
+        responses: &responses,
+        scorers: &scorers,
+        judge: judge.as_ref(),
+        concurrency: args.judge_concurrency,
+    });
+    if let Some(judge) = &judge {
+        let (hits, asked) = judge.counts();
+        eprintln!("judge {}: {asked} requests sent, {hits} answers from the cache", judge.identity());
     }
-
-    let progress = indicatif::ProgressBar::new((responses.len() * scorers.len()) as u64)
-        .with_style(
-            indicatif::ProgressStyle::with_template(
-                "scoring {bar:30} {pos}/{len} {per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-    let mut records = Vec::with_capacity(responses.len() * scorers.len());
-    for response in &responses {
-        let item = PluginItem::new(&manifest.name, &items[&response.value.id].value);
-        for scorer in &scorers {
-            let outcome = scorer.score(&item, &response.value.response);
-            let (metrics, details, error) = match outcome.result {
-                Ok(scored) => (scored.metrics, scored.details, None),
-                Err(e) => (Default::default(), None, Some(e.into())),
-            };
-            records.push(ScoreRecord {
-                id: response.value.id.clone(),
-                model: response.value.model.clone(),
-                benchmark: manifest.name.clone(),
-                plugin: scorer.identity(),
-                metrics,
-                details,
-                error,
-            });
-            progress.inc(1);
-        }
-    }
-    progress.finish_and_clear();
 
     if let Some(out) = &args.out {
         write_records(out, &records)?;
@@ -130,6 +121,45 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Loads the manifest's scorers with their policies (and the flags' overrides).
+fn load_scorers(
+    runtime: &Runtime,
+    manifest: &lem_core::BenchmarkManifest,
+    args: &Args,
+    judge: Option<Arc<BackendJudge>>,
+) -> Result<Vec<Scorer>> {
+    let judge: Arc<dyn Judge> = match judge {
+        Some(j) => j,
+        None => Arc::new(NoJudge),
+    };
+    let mut scorers = Vec::new();
+    for reference in &manifest.scorers {
+        let mut policy = reference.policy();
+        if let Some(fuel) = args.fuel {
+            policy.limits.fuel = Some(fuel);
+        }
+        if let Some(ms) = args.timeout_ms {
+            policy.limits.timeout_ms = ms;
+        }
+        let source = resolve::plugin(&reference.plugin, &manifest.base_dir)?;
+        let scorer = Scorer::load(runtime, &source, policy, judge.clone()).with_context(|| {
+            format!(
+                "loading scorer `{}` of benchmark `{}`",
+                reference.plugin, manifest.name
+            )
+        })?;
+        if scorer.info().needs_judge && args.judge.is_none() {
+            bail!(
+                "scorer `{}` of benchmark `{}` asks a judge model: pass --judge (e.g. --judge openai:http://127.0.0.1:8080/v1#gemma-3-270m)",
+                reference.plugin,
+                manifest.name
+            );
+        }
+        scorers.push(scorer);
+    }
+    Ok(scorers)
 }
 
 /// Reads the responses; every id must be in the data, once.
