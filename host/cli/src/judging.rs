@@ -4,6 +4,9 @@
 //! Answers are cached only once the item they were asked for has scored:
 //! an answer the plugin could not parse is not kept, so a rerun asks again
 //! for exactly the items that failed, and reads the rest from the cache.
+//!
+//! A plugin calls the judge on the thread that scores its item, so what one
+//! item's calls did is logged per thread and taken by [`BackendJudge::finish_item`].
 
 use lem_core::{JudgeExchange, JudgeTrail};
 use lem_judge::{AnswerCache, ChatRequest, Client, Completion};
@@ -11,6 +14,15 @@ use lem_plugin_host::{Judge, JudgeCall, JudgeError, JudgeRequest};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
+
+/// One call as the judge saw it.
+struct Logged {
+    key: String,
+    request: ChatRequest,
+    /// The model's answer, when it came from the model (not the cache).
+    fresh: Option<Completion>,
+}
 
 /// A model client as the plugins' judge.
 pub struct BackendJudge {
@@ -18,8 +30,8 @@ pub struct BackendJudge {
     identity: String,
     cache: Option<AnswerCache>,
     handle: tokio::runtime::Handle,
-    /// Answers of this run not yet in the cache, by cache key.
-    fresh: Mutex<HashMap<String, Completion>>,
+    /// Per scoring thread: the calls of the item it is scoring.
+    log: Mutex<HashMap<ThreadId, Vec<Logged>>>,
     hits: AtomicUsize,
     asked: AtomicUsize,
 }
@@ -37,7 +49,7 @@ impl BackendJudge {
             client,
             cache,
             handle,
-            fresh: Mutex::new(HashMap::new()),
+            log: Mutex::new(HashMap::new()),
             hits: AtomicUsize::new(0),
             asked: AtomicUsize::new(0),
         }
@@ -53,46 +65,55 @@ impl BackendJudge {
         }
     }
 
-    fn fresh(&self) -> std::sync::MutexGuard<'_, HashMap<String, Completion>> {
-        self.fresh.lock().unwrap_or_else(|p| p.into_inner())
+    fn log(&self, entry: Logged) {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.entry(std::thread::current().id()).or_default().push(entry);
     }
 
-    /// The audit trail of one item's calls.
-    pub fn trail(&self, calls: &[JudgeCall]) -> JudgeTrail {
-        let fresh = self.fresh();
-        JudgeTrail {
+    /// Ends the item this thread was scoring: its audit trail, with the
+    /// model's fresh answers cached when the item `scored`.
+    pub fn finish_item(&self, calls: &[JudgeCall], scored: bool) -> JudgeTrail {
+        let logged = self
+            .log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&std::thread::current().id())
+            .unwrap_or_default();
+        let trail = JudgeTrail {
             model: self.identity.clone(),
             calls: calls
                 .iter()
-                .map(|call| {
-                    let key = AnswerCache::key(&self.identity, &Self::chat_request(&call.request));
+                .enumerate()
+                .map(|(i, call)| {
                     let (answer, error) = match &call.answer {
                         Ok(text) => (Some(text.clone()), None),
                         Err(e) => (None, Some(e.to_string())),
                     };
+                    let entry = logged.get(i);
                     JudgeExchange {
-                        cached: answer.is_some() && !fresh.contains_key(&key),
-                        request_sha256: key,
+                        cached: answer.is_some() && entry.is_some_and(|e| e.fresh.is_none()),
+                        request_sha256: entry.map_or_else(
+                            || {
+                                AnswerCache::key(&self.identity, &Self::chat_request(&call.request))
+                            },
+                            |e| e.key.clone(),
+                        ),
                         answer,
                         error,
                     }
                 })
                 .collect(),
-        }
-    }
-
-    /// Keeps the answers of an item that scored, for later runs.
-    pub fn commit(&self, calls: &[JudgeCall]) {
-        let Some(cache) = &self.cache else { return };
-        for call in calls.iter().filter(|c| c.answer.is_ok()) {
-            let request = Self::chat_request(&call.request);
-            let key = AnswerCache::key(&self.identity, &request);
-            if let Some(done) = self.fresh().remove(&key)
-                && let Err(e) = cache.put(&self.identity, &request, &done)
-            {
-                tracing::warn!("{}: cannot cache a judge answer: {e}", cache.dir().display());
+        };
+        if scored && let Some(cache) = &self.cache {
+            for entry in &logged {
+                if let Some(done) = &entry.fresh
+                    && let Err(e) = cache.put(&self.identity, &entry.request, done)
+                {
+                    tracing::warn!("{}: cannot cache a judge answer: {e}", cache.dir().display());
+                }
             }
         }
+        trail
     }
 
     /// (answers from the cache, requests sent to the model).
@@ -111,23 +132,31 @@ impl Judge for BackendJudge {
 
     fn complete(&self, request: &JudgeRequest) -> Result<String, JudgeError> {
         let request = Self::chat_request(request);
+        let key = AnswerCache::key(&self.identity, &request);
         if let Some(done) = self
             .cache
             .as_ref()
             .and_then(|c| c.get(&self.identity, &request))
         {
             self.hits.fetch_add(1, Ordering::Relaxed);
+            self.log(Logged {
+                key,
+                request,
+                fresh: None,
+            });
             return Ok(done.text);
         }
         self.asked.fetch_add(1, Ordering::Relaxed);
-        match self.handle.block_on(self.client.complete(&request)) {
-            Ok(done) => {
-                let text = done.text.clone();
-                self.fresh()
-                    .insert(AnswerCache::key(&self.identity, &request), done);
-                Ok(text)
-            }
-            Err(e) => Err(JudgeError::Failed(e.to_string())),
-        }
+        let result = self.handle.block_on(self.client.complete(&request));
+        let (text, fresh) = match result {
+            Ok(done) => (Ok(done.text.clone()), Some(done)),
+            Err(e) => (Err(JudgeError::Failed(e.to_string())), None),
+        };
+        self.log(Logged {
+            key,
+            request,
+            fresh,
+        });
+        text
     }
 }

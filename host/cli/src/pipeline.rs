@@ -279,13 +279,7 @@ fn score_one(job: &ScoreJob<'_>, response: &ResponseRecord, scorer: &Scorer) -> 
     let judge = job
         .judge
         .filter(|_| !outcome.judge_calls.is_empty())
-        .map(|j| {
-            let trail = j.trail(&outcome.judge_calls);
-            if outcome.result.is_ok() {
-                j.commit(&outcome.judge_calls);
-            }
-            trail
-        });
+        .map(|j| j.finish_item(&outcome.judge_calls, outcome.result.is_ok()));
     let (metrics, details, error) = match outcome.result {
         Ok(scored) => (scored.metrics, scored.details, None),
         Err(e) => (Default::default(), None, Some(e.into())),
