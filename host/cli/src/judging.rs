@@ -34,15 +34,19 @@ pub struct BackendJudge {
     log: Mutex<HashMap<ThreadId, Vec<Logged>>>,
     hits: AtomicUsize,
     asked: AtomicUsize,
+    max_tokens: Option<u32>,
 }
 
 impl BackendJudge {
-    /// Judges with `client`; `cache` keeps answers across runs. Calls block
-    /// on `handle`, so they must come from threads outside the runtime.
+    /// Judges with `client`; `cache` keeps answers across runs; every
+    /// request's `max_tokens` is capped at `max_tokens` if set (small local
+    /// judges that ramble cost minutes per item otherwise). Calls block on
+    /// `handle`, so they must come from threads outside the runtime.
     pub fn new(
         client: Arc<Client>,
         cache: Option<AnswerCache>,
         handle: tokio::runtime::Handle,
+        max_tokens: Option<u32>,
     ) -> Self {
         BackendJudge {
             identity: client.identity(),
@@ -52,13 +56,16 @@ impl BackendJudge {
             log: Mutex::new(HashMap::new()),
             hits: AtomicUsize::new(0),
             asked: AtomicUsize::new(0),
+            max_tokens,
         }
     }
 
-    fn chat_request(request: &JudgeRequest) -> ChatRequest {
+    fn chat_request(&self, request: &JudgeRequest) -> ChatRequest {
         ChatRequest {
             messages: request.messages.clone(),
-            max_tokens: request.max_tokens,
+            max_tokens: self
+                .max_tokens
+                .map_or(request.max_tokens, |cap| request.max_tokens.min(cap)),
             temperature: request.temperature,
             top_p: None,
             seed: request.seed,
@@ -67,7 +74,9 @@ impl BackendJudge {
 
     fn log(&self, entry: Logged) {
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        log.entry(std::thread::current().id()).or_default().push(entry);
+        log.entry(std::thread::current().id())
+            .or_default()
+            .push(entry);
     }
 
     /// Ends the item this thread was scoring: its audit trail, with the
@@ -93,9 +102,7 @@ impl BackendJudge {
                     JudgeExchange {
                         cached: answer.is_some() && entry.is_some_and(|e| e.fresh.is_none()),
                         request_sha256: entry.map_or_else(
-                            || {
-                                AnswerCache::key(&self.identity, &Self::chat_request(&call.request))
-                            },
+                            || AnswerCache::key(&self.identity, &self.chat_request(&call.request)),
                             |e| e.key.clone(),
                         ),
                         answer,
@@ -109,7 +116,10 @@ impl BackendJudge {
                 if let Some(done) = &entry.fresh
                     && let Err(e) = cache.put(&self.identity, &entry.request, done)
                 {
-                    tracing::warn!("{}: cannot cache a judge answer: {e}", cache.dir().display());
+                    tracing::warn!(
+                        "{}: cannot cache a judge answer: {e}",
+                        cache.dir().display()
+                    );
                 }
             }
         }
@@ -131,7 +141,7 @@ impl Judge for BackendJudge {
     }
 
     fn complete(&self, request: &JudgeRequest) -> Result<String, JudgeError> {
-        let request = Self::chat_request(request);
+        let request = self.chat_request(request);
         let key = AnswerCache::key(&self.identity, &request);
         if let Some(done) = self
             .cache

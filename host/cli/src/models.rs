@@ -98,11 +98,8 @@ impl<'a> Models<'a> {
                     timeout: Duration::from_secs(7 * 24 * 3600),
                     ..RetryPolicy::default()
                 };
-                let client = Client::new(
-                    Arc::new(local) as Arc<dyn Backend>,
-                    self.batch_size,
-                    policy,
-                );
+                let client =
+                    Client::new(Arc::new(local) as Arc<dyn Backend>, self.batch_size, policy);
                 Ok(OpenModel {
                     name: path
                         .file_stem()
@@ -124,7 +121,12 @@ impl<'a> Models<'a> {
         }
     }
 
-    fn remote_model(&self, backend: Arc<dyn Backend>, name: String, policy: RetryPolicy) -> OpenModel {
+    fn remote_model(
+        &self,
+        backend: Arc<dyn Backend>,
+        name: String,
+        policy: RetryPolicy,
+    ) -> OpenModel {
         OpenModel {
             spec: backend.identity(),
             name,

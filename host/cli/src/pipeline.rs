@@ -39,7 +39,10 @@ impl KernelStep<'_> {
 }
 
 /// The benchmark plugin that makes a manifest's prompts, loaded.
-pub fn prompt_maker(runtime: &Runtime, manifest: &BenchmarkManifest) -> Result<(Benchmark, PromptConfig)> {
+pub fn prompt_maker(
+    runtime: &Runtime,
+    manifest: &BenchmarkManifest,
+) -> Result<(Benchmark, PromptConfig)> {
     let source = crate::resolve::plugin(&manifest.prompt.plugin, &manifest.base_dir)?;
     let mut policy = lem_core::Policy::default();
     policy.sha256 = manifest.prompt.sha256.clone();
@@ -117,7 +120,10 @@ pub fn generate(job: GenerateJob<'_>, rt: &tokio::runtime::Runtime) -> Result<Ge
     for item in &pending {
         let at = || format!("item `{}` (data line {})", item.value.id, item.line);
         let mut messages = benchmark
-            .prompt(&PluginItem::new(&job.manifest.name, &item.value), prompt_config)
+            .prompt(
+                &PluginItem::new(&job.manifest.name, &item.value),
+                prompt_config,
+            )
             .with_context(|| format!("{}: the benchmark plugin could not make a prompt", at()))?;
         let question = last_user_turn(&messages);
         if let Some((kernel, config)) = job.kernel.plugin {

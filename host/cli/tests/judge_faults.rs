@@ -32,7 +32,8 @@ fn completion(content: &str) -> Response {
     .into_response()
 }
 
-const GOOD: &str = "The answer is accurate.\n```json\n{\"truthfulness\": 8, \"informativeness\": 6}\n```";
+const GOOD: &str =
+    "The answer is accurate.\n```json\n{\"truthfulness\": 8, \"informativeness\": 6}\n```";
 
 async fn answer(State(judge): State<Arc<FaultyJudge>>, Json(body): Json<Value>) -> Response {
     judge.requests.fetch_add(1, Ordering::SeqCst);
@@ -40,7 +41,10 @@ async fn answer(State(judge): State<Arc<FaultyJudge>>, Json(body): Json<Value>) 
     let fault = text
         .split("FAULT:")
         .nth(1)
-        .and_then(|rest| rest.split(|c: char| !c.is_ascii_alphanumeric() && c != '-').next())
+        .and_then(|rest| {
+            rest.split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
+                .next()
+        })
         .unwrap_or("none");
     if judge.healed.load(Ordering::SeqCst) {
         return completion(GOOD);
@@ -85,7 +89,11 @@ fn write_inputs(dir: &Path) {
     let all = FAULTS
         .iter()
         .map(|(id, fault, _)| (*id, format!("FAULT:{fault} Paris is in France.")))
-        .chain(GOOD_ITEMS.iter().map(|id| (*id, format!("Paris is in France ({id})."))));
+        .chain(
+            GOOD_ITEMS
+                .iter()
+                .map(|id| (*id, format!("Paris is in France ({id})."))),
+        );
     for (id, response) in all {
         data.push_str(
             &json!({"id": id, "question": "Where is Paris?", "best_answer": "In France."})
@@ -105,7 +113,13 @@ fn write_inputs(dir: &Path) {
 
 fn score(dir: &Path, port: u16, out: &str) -> Vec<Value> {
     let output = Command::new(env!("CARGO_BIN_EXE_lem"))
-        .args(["score", "--benchmark", "truthfulqa", "--request-timeout", "1"])
+        .args([
+            "score",
+            "--benchmark",
+            "truthfulqa",
+            "--request-timeout",
+            "1",
+        ])
         .args(["--attempts", "2", "--judge-concurrency", "4", "--json"])
         .arg("--judge")
         .arg(format!("openai:http://127.0.0.1:{port}/v1#judge"))
@@ -156,15 +170,31 @@ fn faults_are_recorded_never_scored_and_only_failures_are_asked_again() {
     };
     for (id, fault, cause) in FAULTS {
         let r = by_id(&first, id);
-        assert_eq!(r["metrics"], json!({}), "{fault}: a failure must not carry scores: {r}");
+        assert_eq!(
+            r["metrics"],
+            json!({}),
+            "{fault}: a failure must not carry scores: {r}"
+        );
         let message = r["error"]["message"].as_str().unwrap_or_default();
-        assert!(message.contains(cause), "{fault}: cause `{cause}` not in `{message}`");
-        assert_eq!(r["judge"]["model"], format!("openai:http://127.0.0.1:{port}/v1#judge"));
-        assert!(!r["judge"]["calls"].as_array().unwrap().is_empty(), "{fault}: {r}");
+        assert!(
+            message.contains(cause),
+            "{fault}: cause `{cause}` not in `{message}`"
+        );
+        assert_eq!(
+            r["judge"]["model"],
+            format!("openai:http://127.0.0.1:{port}/v1#judge")
+        );
+        assert!(
+            !r["judge"]["calls"].as_array().unwrap().is_empty(),
+            "{fault}: {r}"
+        );
     }
     for id in GOOD_ITEMS {
         let r = by_id(&first, id);
-        assert_eq!(r["metrics"], json!({"truthfulness": 8.0, "informativeness": 6.0}));
+        assert_eq!(
+            r["metrics"],
+            json!({"truthfulness": 8.0, "informativeness": 6.0})
+        );
         assert_eq!(r["judge"]["calls"][0]["answer"], GOOD);
         assert_eq!(r["judge"]["calls"][0]["cached"], false);
     }

@@ -20,8 +20,8 @@ pub use jsonl::{AtomicFile, JsonlError, Located};
 pub use manifest::{BenchmarkManifest, ManifestError};
 pub use policy::{Grants, Limits, Policy};
 pub use records::{
-    BenchmarkItem, ChatMessage, PluginIdentity, ResponseRecord, ScoreError, JudgeTrail, JudgeExchange, ScoreRecord,
-    ScoreSummary,
+    BenchmarkItem, ChatMessage, JudgeExchange, JudgeTrail, PluginIdentity, ResponseRecord,
+    ScoreError, ScoreRecord, ScoreSummary,
 };
 pub use store::{AppendStore, OpenReport, StoreError};
 

@@ -103,6 +103,12 @@ pub trait RequestSource {
     /// one arrives; `None` then means the source is finished. Without `wait`
     /// it must answer at once (`None`: nothing waiting right now).
     fn next(&mut self, wait: bool) -> Option<Request>;
+
+    /// Whether nobody waits for the sequence `key` any more (a server's
+    /// client went away); it is then dropped without a `Done` event.
+    fn cancelled(&self, _key: &str) -> bool {
+        false
+    }
 }
 
 impl RequestSource for VecDeque<Request> {
@@ -130,9 +136,15 @@ pub fn generate(
     };
     let mut active: Vec<Sequence> = Vec::new();
     loop {
-        while active.len() < batch_size
-            && let Some(request) = source.next(active.is_empty())
-        {
+        while active.len() < batch_size {
+            let wait = active.is_empty();
+            let Some(request) = source.next(wait) else {
+                if wait {
+                    // Nothing decoding and the source is finished.
+                    return Ok(());
+                }
+                break;
+            };
             match admit(model, device, context, request) {
                 Ok((mut seq, logits)) => {
                     let mut logits = logits;
@@ -146,8 +158,9 @@ pub fn generate(
                 Err((key, error)) => sink(Event::Failed { key, error }),
             }
         }
+        active.retain(|seq| !source.cancelled(&seq.request.key));
         if active.is_empty() {
-            return Ok(());
+            continue;
         }
         let logits = step(model, device, &mut active)?;
         let mut finished = Vec::new();

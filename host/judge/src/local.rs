@@ -162,6 +162,15 @@ impl RequestSource for JobSource<'_> {
             });
         }
     }
+
+    fn cancelled(&self, key: &str) -> bool {
+        let mut waiting = self.waiting.borrow_mut();
+        let gone = waiting.get(key).is_some_and(UnboundedSender::is_closed);
+        if gone {
+            waiting.remove(key);
+        }
+        gone
+    }
 }
 
 fn worker(engine: &Engine, queue: &mpsc::Receiver<Job>, batch_size: usize) {

@@ -60,7 +60,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             prompts: (&benchmark, &prompt_config),
             kernel: KernelStep::none(),
             model: &model,
-            model_name: args.model_name.clone().unwrap_or_else(|| model.name.clone()),
+            model_name: args
+                .model_name
+                .clone()
+                .unwrap_or_else(|| model.name.clone()),
             params,
             out: &args.out,
         },

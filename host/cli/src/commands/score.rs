@@ -5,10 +5,10 @@ use crate::judging::BackendJudge;
 use crate::models::{Models, RemoteArgs};
 use crate::pipeline::{self, ScoreJob};
 use crate::{resolve, table};
-use lem_judge::AnswerCache;
 use anyhow::{Context, Result, bail};
 use lem_core::jsonl::{self, Located};
 use lem_core::{AtomicFile, BenchmarkItem, ResponseRecord, ScoreRecord, ScoreSummary};
+use lem_judge::AnswerCache;
 use lem_plugin_host::{Judge, NoJudge, Runtime, RuntimeConfig, Scorer};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -51,6 +51,9 @@ pub struct Args {
     /// Items judged at once.
     #[arg(long, default_value_t = 8)]
     judge_concurrency: usize,
+    /// Cap on the tokens of every judge answer (plugins ask for up to 512).
+    #[arg(long)]
+    judge_max_tokens: Option<u32>,
     /// Ask the judge again even for answers cached by earlier runs.
     #[arg(long)]
     no_judge_cache: bool,
@@ -80,8 +83,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let judge = match &args.judge {
         Some(spec) => Some(Arc::new(BackendJudge::new(
             models.get(spec)?.client.clone(),
-            (!args.no_judge_cache).then(|| AnswerCache::new(lem_core::lem_home().join("judge-cache"))),
+            (!args.no_judge_cache)
+                .then(|| AnswerCache::new(lem_core::lem_home().join("judge-cache"))),
             rt.handle().clone(),
+            args.judge_max_tokens,
         ))),
         None => None,
     };
@@ -101,7 +106,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     });
     if let Some(judge) = &judge {
         let (hits, asked) = judge.counts();
-        eprintln!("judge {}: {asked} requests sent, {hits} answers from the cache", judge.identity());
+        eprintln!(
+            "judge {}: {asked} requests sent, {hits} answers from the cache",
+            judge.identity()
+        );
     }
 
     if let Some(out) = &args.out {

@@ -27,11 +27,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let (engine, path) = args.model.load()?;
     let name = args.served_name.unwrap_or_else(|| args.model.model.clone());
-    let backend = LocalBackend::start(
-        engine,
-        format!("local:{}", path.display()),
-        args.batch_size,
-    );
+    let backend = LocalBackend::start(engine, format!("local:{}", path.display()), args.batch_size);
     let server = lem_serve::Server::new(backend, name.clone());
     let rt = crate::models::runtime()?;
     rt.block_on(async {
