@@ -153,9 +153,33 @@ fn answers_an_openai_client_and_judges_for_a_rubric_plugin() {
     let bad: Value = bad.json().unwrap();
     assert!(bad["error"]["message"].as_str().is_some());
 
+    // `lem generate` with the server as its model works like a local model.
+    let dir = tempfile::tempdir().unwrap();
+    let answers = dir.path().join("answers.jsonl");
+    let generated = Command::new(env!("CARGO_BIN_EXE_lem"))
+        .args(["generate", "--benchmark", "gsm8k", "--limit", "2", "--max-tokens", "8"])
+        .arg("--model")
+        .arg(format!("openai:{base}#gemma-3-270m"))
+        .arg("--out")
+        .arg(&answers)
+        .env("LEM_HOME", dir.path().join("home"))
+        .output()
+        .unwrap();
+    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    let records: Vec<Value> = std::fs::read_to_string(&answers)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2);
+    for r in &records {
+        assert_eq!(r["model"], "gemma-3-270m");
+        assert_eq!(r["model_spec"], format!("openai:{base}#gemma-3-270m"));
+        assert_eq!(r["tokens_out"], 8);
+    }
+
     // A rubric plugin judging through the server: a score or a recorded
     // parse failure (with the raw answer) for every item; never a default.
-    let dir = tempfile::tempdir().unwrap();
     let responses = dir.path().join("responses.jsonl");
     let mut lines = String::new();
     for (id, text) in [

@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod hash;
+pub mod eval;
 pub mod jsonl;
 pub mod manifest;
 pub mod policy;
