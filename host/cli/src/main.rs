@@ -33,6 +33,10 @@ enum Command {
     Generate(commands::generate::Args),
     /// One prompt to a model, the answer streamed.
     Chat(commands::chat::Args),
+    /// Run a whole evaluation from a config: generate, score, report (resumable).
+    Run(commands::run::Args),
+    /// Tables, CIs and the differential from a run directory or a score file.
+    Report(commands::report::Args),
     /// Serve the local model over an OpenAI-compatible HTTP API.
     Serve(commands::serve::Args),
     /// Measure speed against peers.
@@ -59,6 +63,8 @@ fn main() -> ExitCode {
         Command::Chat(args) => commands::chat::run(args),
         Command::Bench(cmd) => commands::bench::run(cmd),
         Command::Serve(args) => commands::serve::run(args),
+        Command::Run(args) => commands::run::run(args),
+        Command::Report(args) => commands::report::run(args),
     };
     match result {
         Ok(code) => code,

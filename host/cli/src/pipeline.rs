@@ -15,7 +15,6 @@ use lem_plugin_host::kernel::{Kernel, KernelConfig};
 use lem_plugin_host::scorer::PluginItem;
 use lem_plugin_host::{Runtime, Scorer};
 use serde_json::json;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -86,12 +85,14 @@ pub struct GenerateJob<'a> {
     /// Sampling settings.
     pub params: SamplingParams,
     /// The responses file (appended to; items already there are skipped).
-    pub out: &'a Path,
+    pub out: std::path::PathBuf,
+    /// Where progress shows (its length is set here).
+    pub progress: indicatif::ProgressBar,
 }
 
 /// Answers every item of `job` not yet in its responses file.
 pub fn generate(job: GenerateJob<'_>, rt: &tokio::runtime::Runtime) -> Result<Generated> {
-    let (mut store, opened) = AppendStore::open(job.out)?;
+    let (mut store, opened) = AppendStore::open(&job.out)?;
     if opened.repaired_bytes > 0 {
         eprintln!(
             "{}: cut off a torn last line ({} bytes) left by an interrupted run; that item will be generated again",
@@ -141,7 +142,8 @@ pub fn generate(job: GenerateJob<'_>, rt: &tokio::runtime::Runtime) -> Result<Ge
         requests.push((item.value.id.clone(), question, request));
     }
 
-    let progress = progress_bar(requests.len() as u64, "generating");
+    let progress = job.progress.clone();
+    progress.set_length(requests.len() as u64);
     let (mut answered, mut failed, mut tokens, mut write_error) = (0, 0, 0u64, None);
     rt.block_on(async {
         let mut tasks = tokio::task::JoinSet::new();
@@ -226,7 +228,7 @@ fn last_user_turn(messages: &[ChatMessage]) -> String {
 pub fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {
     indicatif::ProgressBar::new(total).with_style(
         indicatif::ProgressStyle::with_template(&format!(
-            "{what} {{bar:30}} {{pos}}/{{len}} {{msg}} eta {{eta}}"
+            "{what:<28} {{bar:30}} {{pos}}/{{len}} {{msg}} eta {{eta}}"
         ))
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     )

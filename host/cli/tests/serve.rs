@@ -157,7 +157,15 @@ fn answers_an_openai_client_and_judges_for_a_rubric_plugin() {
     let dir = tempfile::tempdir().unwrap();
     let answers = dir.path().join("answers.jsonl");
     let generated = Command::new(env!("CARGO_BIN_EXE_lem"))
-        .args(["generate", "--benchmark", "gsm8k", "--limit", "2", "--max-tokens", "8"])
+        .args([
+            "generate",
+            "--benchmark",
+            "gsm8k",
+            "--limit",
+            "2",
+            "--max-tokens",
+            "8",
+        ])
         .arg("--model")
         .arg(format!("openai:{base}#gemma-3-270m"))
         .arg("--out")
@@ -165,7 +173,11 @@ fn answers_an_openai_client_and_judges_for_a_rubric_plugin() {
         .env("LEM_HOME", dir.path().join("home"))
         .output()
         .unwrap();
-    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
     let records: Vec<Value> = std::fs::read_to_string(&answers)
         .unwrap()
         .lines()

@@ -296,9 +296,15 @@ data = "s.jsonl"
         assert_eq!(c.models[1].1.line, 8);
         assert_eq!(c.kernels[1].value, "sandwich");
         assert_eq!(c.kernels[1].line, 2);
-        assert_eq!(c.kernel_text.as_ref().unwrap().value, Path::new("cfg/k.txt"));
+        assert_eq!(
+            c.kernel_text.as_ref().unwrap().value,
+            Path::new("cfg/k.txt")
+        );
         assert_eq!(c.benchmarks[1].name.line, 15);
-        assert_eq!(c.benchmarks[1].data.as_ref().unwrap().value, Path::new("cfg/s.jsonl"));
+        assert_eq!(
+            c.benchmarks[1].data.as_ref().unwrap().value,
+            Path::new("cfg/s.jsonl")
+        );
         assert_eq!(c.benchmarks[0].limit, Some(2));
         assert_eq!(c.generation.batch_size, 8);
     }
@@ -306,10 +312,17 @@ data = "s.jsonl"
     #[test]
     fn errors_name_the_line() {
         let bad = CONFIG.replace("limit = 2", "limit = \"two\"");
-        let err = EvalConfig::parse(&bad, Path::new("e.toml")).unwrap_err().to_string();
+        let err = EvalConfig::parse(&bad, Path::new("e.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("e.toml:12:"), "{err}");
         let bad = CONFIG.replace("judge =", "jduge =");
-        let err = EvalConfig::parse(&bad, Path::new("e.toml")).unwrap_err().to_string();
-        assert!(err.starts_with("e.toml:4:") && err.contains("jduge"), "{err}");
+        let err = EvalConfig::parse(&bad, Path::new("e.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("e.toml:4:") && err.contains("jduge"),
+            "{err}"
+        );
     }
 }

@@ -9,8 +9,8 @@
 //! looks complete.
 #![deny(missing_docs)]
 
-pub mod hash;
 pub mod eval;
+pub mod hash;
 pub mod jsonl;
 pub mod manifest;
 pub mod policy;

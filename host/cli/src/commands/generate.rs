@@ -65,7 +65,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 .clone()
                 .unwrap_or_else(|| model.name.clone()),
             params,
-            out: &args.out,
+            out: args.out.clone(),
+            progress: pipeline::progress_bar(0, "generating"),
         },
         &rt,
     )?;
