@@ -248,6 +248,8 @@ pub struct ScoreJob<'a> {
     pub judge: Option<&'a Arc<BackendJudge>>,
     /// Items scored at once (judge calls wait on the network or the engine).
     pub concurrency: usize,
+    /// Where progress shows (its length is set here).
+    pub progress: indicatif::ProgressBar,
 }
 
 /// Scores every response with every scorer; one record per pair, in
@@ -256,7 +258,8 @@ pub fn score(job: &ScoreJob<'_>) -> Vec<ScoreRecord> {
     let pairs: Vec<(usize, usize)> = (0..job.responses.len())
         .flat_map(|r| (0..job.scorers.len()).map(move |s| (r, s)))
         .collect();
-    let progress = progress_bar(pairs.len() as u64, "scoring");
+    let progress = &job.progress;
+    progress.set_length(pairs.len() as u64);
     let slots: Vec<std::sync::OnceLock<ScoreRecord>> =
         pairs.iter().map(|_| std::sync::OnceLock::new()).collect();
     let next = AtomicUsize::new(0);

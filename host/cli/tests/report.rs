@@ -12,11 +12,22 @@ fn fixture() -> PathBuf {
 
 fn report(format: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_lem"))
-        .args(["report", "--baseline", "base", "--format", format, "--scores"])
+        .args([
+            "report",
+            "--baseline",
+            "base",
+            "--format",
+            format,
+            "--scores",
+        ])
         .arg(fixture())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -110,12 +121,23 @@ fn the_html_report_renders_its_tables_and_charts_in_chromium() {
         .arg(&url)
         .output()
         .unwrap();
-    assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
     let dom = String::from_utf8_lossy(&dom.stdout);
-    for table in ["<table id=\"main\"", "<table id=\"differential\"", "<table id=\"domains\""] {
+    for table in [
+        "<table id=\"main\"",
+        "<table id=\"differential\"",
+        "<table id=\"domains\"",
+    ] {
         assert!(dom.contains(table), "{table} missing from the rendered DOM");
     }
-    assert!(dom.matches("class=\"chart\"").count() >= 2, "charts missing");
+    assert!(
+        dom.matches("class=\"chart\"").count() >= 2,
+        "charts missing"
+    );
     assert!(dom.contains("lek") && dom.contains("base"));
 
     // A screenshot: a real, non-trivial picture of the page.
@@ -126,8 +148,16 @@ fn the_html_report_renders_its_tables_and_charts_in_chromium() {
         .arg(&url)
         .output()
         .unwrap();
-    assert!(shot.status.success(), "{}", String::from_utf8_lossy(&shot.stderr));
+    assert!(
+        shot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
     let bytes = std::fs::read(&png).expect("screenshot written");
     assert_eq!(&bytes[1..4], b"PNG");
-    assert!(bytes.len() > 20_000, "a blank page compresses to a few KB: {} bytes", bytes.len());
+    assert!(
+        bytes.len() > 20_000,
+        "a blank page compresses to a few KB: {} bytes",
+        bytes.len()
+    );
 }

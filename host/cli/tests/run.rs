@@ -17,7 +17,10 @@ fn lem(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// A config in `dir` whose models are remote (not contacted before the
@@ -46,7 +49,11 @@ name = "pinned.toml"
     .replace(from, to);
     std::fs::write(dir.join("eval.toml"), text).unwrap();
     // A manifest whose data does not match its pinned sha256.
-    std::fs::write(dir.join("d.jsonl"), "{\"id\": \"a\", \"question\": \"1+1?\", \"answer\": \"2\"}\n").unwrap();
+    std::fs::write(
+        dir.join("d.jsonl"),
+        "{\"id\": \"a\", \"question\": \"1+1?\", \"answer\": \"2\"}\n",
+    )
+    .unwrap();
     std::fs::write(
         dir.join("pinned.toml"),
         format!(
@@ -62,12 +69,42 @@ name = "pinned.toml"
 fn bad_configs_fail_before_generation_naming_the_line() {
     let cases: &[(&str, &str, &str, &str)] = &[
         // (replace, with, expected line, expected text)
-        ("name = \"gsm8k\"", "name = \"gsm9k\"", ":12:", "unknown benchmark `gsm9k`"),
-        ("\"sandwich\"]", "\"sandwhich\"]", ":2:", "unknown kernel `sandwhich`"),
-        ("kernel/kernel.txt", "kernel/missing.txt", ":3:", "missing.txt"),
-        ("m = \"openai:http://127.0.0.1:9/v1#m\"", "m = \"openai:127.0.0.1#m\"", ":9:", "bad model spec"),
-        ("m = \"openai:http://127.0.0.1:9/v1#m\"", "m = \"local:/no/such/model.gguf\"", ":9:", "/no/such/model.gguf"),
-        ("baseline = \"m\"", "baseline = \"n\"", ":6:", "baseline `n`"),
+        (
+            "name = \"gsm8k\"",
+            "name = \"gsm9k\"",
+            ":12:",
+            "unknown benchmark `gsm9k`",
+        ),
+        (
+            "\"sandwich\"]",
+            "\"sandwhich\"]",
+            ":2:",
+            "unknown kernel `sandwhich`",
+        ),
+        (
+            "kernel/kernel.txt",
+            "kernel/missing.txt",
+            ":3:",
+            "missing.txt",
+        ),
+        (
+            "m = \"openai:http://127.0.0.1:9/v1#m\"",
+            "m = \"openai:127.0.0.1#m\"",
+            ":9:",
+            "bad model spec",
+        ),
+        (
+            "m = \"openai:http://127.0.0.1:9/v1#m\"",
+            "m = \"local:/no/such/model.gguf\"",
+            ":9:",
+            "/no/such/model.gguf",
+        ),
+        (
+            "baseline = \"m\"",
+            "baseline = \"n\"",
+            ":6:",
+            "baseline `n`",
+        ),
         ("", "", ":15:", "does not match the manifest's pinned"),
     ];
     for (from, to, line, text) in cases {
@@ -76,9 +113,15 @@ fn bad_configs_fail_before_generation_naming_the_line() {
         let out = lem(dir.path(), &["run", "eval.toml"]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{from} -> {to}: should fail");
-        assert!(err.contains(&format!("eval.toml{line}")), "{from} -> {to}: no line {line} in {err}");
+        assert!(
+            err.contains(&format!("eval.toml{line}")),
+            "{from} -> {to}: no line {line} in {err}"
+        );
         assert!(err.contains(text), "{from} -> {to}: `{text}` not in {err}");
-        assert!(!dir.path().join("out/responses").exists(), "nothing may be generated");
+        assert!(
+            !dir.path().join("out/responses").exists(),
+            "nothing may be generated"
+        );
     }
 }
 
@@ -88,9 +131,15 @@ fn model() -> Option<PathBuf> {
         return Some(path);
     }
     if std::env::var_os("CI").is_some() {
-        panic!("the default model is not installed at {}; .ci/run must run scripts/setup", path.display());
+        panic!(
+            "the default model is not installed at {}; .ci/run must run scripts/setup",
+            path.display()
+        );
     }
-    eprintln!("SKIPPED: Gemma 3 270M is not installed at {}", path.display());
+    eprintln!(
+        "SKIPPED: Gemma 3 270M is not installed at {}",
+        path.display()
+    );
     None
 }
 
@@ -126,7 +175,11 @@ max_tokens = 16
     );
     std::fs::write(dir.path().join("eval.toml"), config).unwrap();
     let out = lem(dir.path(), &["run", "eval.toml", "--threads", "2"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let o = dir.path().join("out");
 
     let responses = std::fs::read_to_string(o.join("responses/m+sandwich/gsm8k.jsonl")).unwrap();
@@ -137,13 +190,34 @@ max_tokens = 16
 
     // Judged seeds scores carry the judge and its raw answers; the heuristic's do not.
     let scores = std::fs::read_to_string(o.join("scores/m/seeds.jsonl")).unwrap();
-    let records: Vec<Value> = scores.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(records.len(), 2, "ethics-judge and lek-heuristic for one item");
-    let judged = records.iter().find(|r| r["plugin"]["name"] == "ethics-judge").unwrap();
-    assert!(judged["judge"]["model"].as_str().unwrap().starts_with("local:"));
-    assert!(judged["judge"]["calls"][0]["answer"].is_string(), "{judged}");
+    let records: Vec<Value> = scores
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        records.len(),
+        2,
+        "ethics-judge and lek-heuristic for one item"
+    );
+    let judged = records
+        .iter()
+        .find(|r| r["plugin"]["name"] == "ethics-judge")
+        .unwrap();
+    assert!(
+        judged["judge"]["model"]
+            .as_str()
+            .unwrap()
+            .starts_with("local:")
+    );
+    assert!(
+        judged["judge"]["calls"][0]["answer"].is_string(),
+        "{judged}"
+    );
     assert!(judged["error"].is_null() || judged["metrics"] == serde_json::json!({}));
-    let heuristic = records.iter().find(|r| r["plugin"]["name"] == "lek-heuristic").unwrap();
+    let heuristic = records
+        .iter()
+        .find(|r| r["plugin"]["name"] == "lek-heuristic")
+        .unwrap();
     assert!(heuristic["metrics"]["lek_score"].is_number());
     assert_eq!(heuristic["domain"], "Privacy");
 
@@ -152,13 +226,22 @@ max_tokens = 16
     assert_eq!(report["baseline"], "m");
     assert!(report["models"]["m+sandwich"]["gsm8k/accuracy"]["n"].is_number());
     assert!(report["differential"]["m+sandwich"]["seeds/lek_score"].is_object());
-    assert!(std::fs::read_to_string(o.join("report.html")).unwrap().contains("<svg"));
+    assert!(
+        std::fs::read_to_string(o.join("report.html"))
+            .unwrap()
+            .contains("<svg")
+    );
     assert!(o.join("report.md").is_file() && o.join("run.json").is_file());
 
     // Resumable: nothing left to generate; the responses stay as they were.
     let plan = lem(dir.path(), &["run", "eval.toml", "--dry-run"]);
     let plan = String::from_utf8_lossy(&plan.stdout);
-    assert!(plan.lines().filter(|l| l.starts_with("m")).all(|l| l.split_whitespace().nth(6) == Some("0")), "{plan}");
+    assert!(
+        plan.lines()
+            .filter(|l| l.starts_with("m"))
+            .all(|l| l.split_whitespace().nth(6) == Some("0")),
+        "{plan}"
+    );
     let again = lem(dir.path(), &["run", "eval.toml", "--threads", "2"]);
     assert!(again.status.success());
     assert_eq!(

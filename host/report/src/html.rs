@@ -344,6 +344,7 @@ mod tests {
                 domain: Some("\"quoted\"".into()),
                 metrics: BTreeMap::from([("m<1>".into(), 1.0)]),
                 failed: false,
+                scorer: None,
             },
             Observation {
                 benchmark: "b&b".into(),
@@ -352,6 +353,7 @@ mod tests {
                 domain: Some("\"quoted\"".into()),
                 metrics: BTreeMap::from([("m<1>".into(), 0.5)]),
                 failed: false,
+                scorer: None,
             },
         ];
         let report = crate::Report::build(&obs, &ReportOptions::default()).unwrap();
@@ -375,6 +377,7 @@ mod tests {
             domain: None,
             metrics: BTreeMap::from([("m".into(), 1.0)]),
             failed: false,
+            scorer: None,
         }];
         let report = crate::Report::build(&obs, &ReportOptions::default()).unwrap();
         let html = to_html(&report);

@@ -29,6 +29,10 @@ pub struct Observation {
     pub metrics: BTreeMap<String, f64>,
     /// The item could not be scored.
     pub failed: bool,
+    /// The scorer that produced it, where a benchmark has several (the
+    /// seeds: a judge and the heuristic). An item may have one observation
+    /// per scorer, and a failure counts only against its own scorer's metrics.
+    pub scorer: Option<String>,
 }
 
 impl Observation {
@@ -48,6 +52,7 @@ impl Observation {
                 record.metrics.clone()
             },
             failed,
+            scorer: Some(record.plugin.name.clone()),
         }
     }
 }
@@ -111,6 +116,7 @@ pub fn parse_upstream_scores(text: &str) -> Result<Vec<Observation>, ReportError
                     item_id: item_id.clone(),
                     domain: None,
                     failed: metrics.is_empty(),
+                    scorer: None,
                     metrics,
                 });
             }
@@ -365,6 +371,7 @@ mod tests {
                 domain: None,
                 metrics: BTreeMap::new(),
                 failed: true,
+                scorer: None,
             },
             Observation {
                 benchmark: "other".into(),
@@ -373,6 +380,7 @@ mod tests {
                 domain: None,
                 metrics: BTreeMap::new(),
                 failed: true,
+                scorer: None,
             },
         ];
         assign_domains(

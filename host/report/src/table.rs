@@ -200,9 +200,10 @@ impl Report {
         let baseline = choose_baseline(&models, options.baseline.as_deref())?;
 
         let mut seen = HashSet::new();
-        let mut known: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        // Metrics seen per (benchmark, scorer): what a failure counts against.
+        let mut known: BTreeMap<(&str, Option<&str>), BTreeSet<&str>> = BTreeMap::new();
         for o in observations {
-            if !seen.insert((&o.benchmark, &o.model, &o.item_id)) {
+            if !seen.insert((&o.benchmark, &o.model, &o.item_id, &o.scorer)) {
                 return Err(ReportError::DuplicateItem {
                     benchmark: o.benchmark.clone(),
                     model: o.model.clone(),
@@ -222,7 +223,10 @@ impl Report {
                         value,
                     });
                 }
-                known.entry(&o.benchmark).or_default().insert(metric);
+                known
+                    .entry((&o.benchmark, o.scorer.as_deref()))
+                    .or_default()
+                    .insert(metric);
             }
         }
 
@@ -231,7 +235,7 @@ impl Report {
         let contributions = |o: &Observation| -> Vec<(MetricKey, Option<f64>)> {
             if o.failed {
                 known
-                    .get(o.benchmark.as_str())
+                    .get(&(o.benchmark.as_str(), o.scorer.as_deref()))
                     .into_iter()
                     .flatten()
                     .map(|m| (MetricKey::new(&o.benchmark, *m), None))
@@ -272,7 +276,7 @@ impl Report {
         let metrics = ordered(
             known
                 .iter()
-                .flat_map(|(b, ms)| ms.iter().map(|m| MetricKey::new(*b, *m))),
+                .flat_map(|((b, _), ms)| ms.iter().map(|m| MetricKey::new(*b, *m))),
         );
         let mut cells = BTreeMap::new();
         for model in &models {

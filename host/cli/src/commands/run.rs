@@ -242,6 +242,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None => None,
     };
     let mut scorer_ids = BTreeMap::new();
+    let mut jobs = Vec::new();
     for (run, b) in config.benchmarks.iter().zip(&benchmarks) {
         let scorers = load_scorers(&runtime, &b.manifest, judge.clone())
             .map_err(|e| config.error(run.name.line, format!("{e:#}")))?;
@@ -280,19 +281,34 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 );
             }
         }
-        let records = pipeline::score(&ScoreJob {
-            benchmark: &b.manifest.name,
-            items: &items,
-            responses: &responses,
-            scorers: &scorers,
-            judge: judge.as_ref(),
-            concurrency: config.judge_concurrency,
-        });
+        jobs.push((&b.manifest.name, items, responses, scorers));
+    }
+    // Every benchmark at once, so judge calls share the engine's batch.
+    let scored: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .map(|(name, items, responses, scorers)| {
+                let job = ScoreJob {
+                    benchmark: name.as_str(),
+                    items,
+                    responses,
+                    scorers,
+                    judge: judge.as_ref(),
+                    concurrency: config.judge_concurrency,
+                    progress: bars.add(pipeline::progress_bar(0, &format!("scoring {name}"))),
+                };
+                scope.spawn(move || pipeline::score(&job))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    for ((name, ..), records) in jobs.iter().zip(scored) {
+        let records = records.map_err(|_| anyhow!("a scoring thread panicked"))?;
         for c in &candidates {
             let path = out
                 .join("scores")
                 .join(&c.label)
-                .join(format!("{}.jsonl", b.manifest.name));
+                .join(format!("{name}.jsonl"));
             std::fs::create_dir_all(path.parent().unwrap_or(out))?;
             let mut file = lem_core::AtomicFile::create(&path)?;
             for r in records.iter().filter(|r| r.model == c.label) {

@@ -103,6 +103,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         scorers: &scorers,
         judge: judge.as_ref(),
         concurrency: args.judge_concurrency,
+        progress: pipeline::progress_bar(0, "scoring"),
     });
     if let Some(judge) = &judge {
         let (hits, asked) = judge.counts();

@@ -16,6 +16,7 @@ fn obs(model: &str, item: &str, metrics: &[(&str, f64)]) -> Observation {
         domain: None,
         metrics: metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         failed: false,
+        scorer: None,
     }
 }
 
@@ -301,6 +302,7 @@ fn paper_metrics_come_first_in_paper_order() {
             domain: None,
             metrics: BTreeMap::from([(m.to_string(), 1.0)]),
             failed: false,
+            scorer: None,
         })
         .collect();
     let r = Report::build(&input, &ReportOptions::default()).unwrap();
@@ -319,4 +321,26 @@ fn paper_metrics_come_first_in_paper_order() {
             "zzz/a",
         ]
     );
+}
+
+#[test]
+fn a_failed_scorer_counts_only_against_its_own_metrics() {
+    // Two scorers on one benchmark: the judge fails on item 2, the heuristic scores it.
+    let with = |item: &str, scorer: &str, metrics: &[(&str, f64)], failed: bool| Observation {
+        scorer: Some(scorer.into()),
+        failed,
+        ..obs("m", item, metrics)
+    };
+    let input = vec![
+        with("1", "judge", &[("safety", 8.0)], false),
+        with("1", "heuristic", &[("lek_score", 2.0)], false),
+        with("2", "judge", &[], true),
+        with("2", "heuristic", &[("lek_score", 4.0)], false),
+    ];
+    let r = Report::build(&input, &ReportOptions::default()).unwrap();
+    let safety = r.cell("m", &key("b", "safety")).unwrap();
+    assert_eq!((safety.n, safety.failures), (1, 1));
+    let lek = r.cell("m", &key("b", "lek_score")).unwrap();
+    assert_eq!((lek.n, lek.failures), (2, 0));
+    assert!(close(lek.mean.unwrap(), 3.0));
 }
