@@ -42,26 +42,31 @@ m = "openai:http://127.0.0.1:9/v1#m"
 name = "gsm8k"
 
 [[benchmarks]]
-name = "pinned.toml"
+name = "plain.toml"
 "#,
         root = root.display()
     )
     .replace(from, to);
     std::fs::write(dir.join("eval.toml"), text).unwrap();
-    // A manifest whose data does not match its pinned sha256.
+    // Two manifests of one data file: one unpinned, one whose pinned sha256
+    // does not match the data.
     std::fs::write(
         dir.join("d.jsonl"),
         "{\"id\": \"a\", \"question\": \"1+1?\", \"answer\": \"2\"}\n",
     )
     .unwrap();
-    std::fs::write(
-        dir.join("pinned.toml"),
-        format!(
-            "name = \"pinned\"\n[data]\npath = \"d.jsonl\"\nsha256 = \"{}\"\n[prompt]\nplugin = \"template\"\nfield = \"question\"\n[[scorers]]\nplugin = \"gsm8k\"\n",
-            "0".repeat(64)
-        ),
-    )
-    .unwrap();
+    for (name, pin) in [
+        ("plain", String::new()),
+        ("pinned", format!("sha256 = \"{}\"\n", "0".repeat(64))),
+    ] {
+        std::fs::write(
+            dir.join(format!("{name}.toml")),
+            format!(
+                "name = \"{name}\"\n[data]\npath = \"d.jsonl\"\n{pin}[prompt]\nplugin = \"template\"\nfield = \"question\"\n[[scorers]]\nplugin = \"gsm8k\"\n"
+            ),
+        )
+        .unwrap();
+    }
     dir.join("eval.toml")
 }
 
@@ -105,7 +110,12 @@ fn bad_configs_fail_before_generation_naming_the_line() {
             ":6:",
             "baseline `n`",
         ),
-        ("", "", ":15:", "does not match the manifest's pinned"),
+        (
+            "plain.toml",
+            "pinned.toml",
+            ":15:",
+            "does not match the manifest's pinned",
+        ),
     ];
     for (from, to, line, text) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -147,12 +157,22 @@ fn model() -> Option<PathBuf> {
 fn a_small_real_run_generates_scores_and_reports_then_resumes() {
     let Some(model) = model() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let root = root();
+    // A short kernel keeps the prompts (and the test) short.
+    std::fs::write(
+        dir.path().join("k.txt"),
+        "Respect the person's autonomy and privacy.",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("a.json"),
+        r#"{"axioms": [{"id": 1, "name": "sovereignty"}]}"#,
+    )
+    .unwrap();
     let config = format!(
         r#"out = "out"
 kernels = ["none", "sandwich"]
-kernel_text = "{root}/kernel/kernel.txt"
-axioms = "{root}/kernel/axioms.json"
+kernel_text = "k.txt"
+axioms = "a.json"
 judge = "local:{model}"
 judge_max_tokens = 16
 
@@ -170,7 +190,6 @@ limit = 1
 [generation]
 max_tokens = 16
 "#,
-        root = root.display(),
         model = model.display()
     );
     std::fs::write(dir.path().join("eval.toml"), config).unwrap();
