@@ -36,6 +36,9 @@ pub struct BenchmarkManifest {
 pub struct DataSpec {
     /// Path of the JSONL data, relative to the manifest.
     pub path: Option<PathBuf>,
+    /// Where to download the data when there is no `path` (needs `sha256`).
+    #[serde(default)]
+    pub url: Option<String>,
     /// Pinned SHA-256 of the data file.
     pub sha256: Option<String>,
     /// The record field holding the item id.
@@ -47,6 +50,7 @@ impl Default for DataSpec {
     fn default() -> Self {
         DataSpec {
             path: None,
+            url: None,
             sha256: None,
             id_field: default_id_field(),
         }
@@ -217,6 +221,16 @@ impl BenchmarkManifest {
                     format!("`{key}` must be 64 hex digits, found `{pin}`"),
                 ));
             }
+        }
+        if let Some(url) = &manifest.data.url
+            && manifest.data.sha256.is_none()
+        {
+            let line = text.find(url.as_str()).map_or(1, |at| line_of(text, at));
+            return Err(invalid(
+                line,
+                "a data `url` needs a pinned `sha256`: lem only uses downloaded data it can verify"
+                    .into(),
+            ));
         }
         manifest.base_dir = base_dir.to_owned();
         Ok(manifest)

@@ -232,6 +232,18 @@ impl Report {
 
         // Each observation's contributions: (key, Some(value)) or (key, None)
         // for a failure.
+        // A scorer that failed on every item has no known metrics: its
+        // failures are counted under the scorer's name, so they still show.
+        for o in observations.iter().filter(|o| o.failed) {
+            let scorer = o.scorer.as_deref();
+            if !known.contains_key(&(o.benchmark.as_str(), scorer)) {
+                let name = scorer.unwrap_or("score");
+                known
+                    .entry((&o.benchmark, scorer))
+                    .or_default()
+                    .insert(name);
+            }
+        }
         let contributions = |o: &Observation| -> Vec<(MetricKey, Option<f64>)> {
             if o.failed {
                 known

@@ -344,3 +344,15 @@ fn a_failed_scorer_counts_only_against_its_own_metrics() {
     assert_eq!((lek.n, lek.failures), (2, 0));
     assert!(close(lek.mean.unwrap(), 3.0));
 }
+
+#[test]
+fn a_scorer_that_always_failed_still_shows_its_failures() {
+    let failed = |item: &str| Observation {
+        scorer: Some("judge".into()),
+        failed: true,
+        ..obs("m", item, &[])
+    };
+    let r = Report::build(&[failed("1"), failed("2")], &ReportOptions::default()).unwrap();
+    let cell = r.cell("m", &key("b", "judge")).unwrap();
+    assert_eq!((cell.n, cell.failures, cell.mean), (0, 2, None));
+}
