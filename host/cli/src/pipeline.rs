@@ -316,3 +316,32 @@ fn score_one(job: &ScoreJob<'_>, response: &ResponseRecord, scorer: &Scorer) -> 
         judge,
     }
 }
+
+/// The manifest's scorers, each with its policy as `adjust` leaves it, all
+/// calling `judge` (or no judge).
+pub fn load_scorers(
+    runtime: &Runtime,
+    manifest: &BenchmarkManifest,
+    judge: Option<Arc<BackendJudge>>,
+    adjust: &dyn Fn(&mut lem_core::Policy),
+) -> Result<Vec<Scorer>> {
+    let judge: Arc<dyn lem_plugin_host::Judge> = match judge {
+        Some(j) => j,
+        None => Arc::new(lem_plugin_host::NoJudge),
+    };
+    manifest
+        .scorers
+        .iter()
+        .map(|reference| {
+            let mut policy = reference.policy();
+            adjust(&mut policy);
+            let source = crate::resolve::plugin(&reference.plugin, &manifest.base_dir)?;
+            Scorer::load(runtime, &source, policy, judge.clone()).with_context(|| {
+                format!(
+                    "loading scorer `{}` of benchmark `{}`",
+                    reference.plugin, manifest.name
+                )
+            })
+        })
+        .collect()
+}

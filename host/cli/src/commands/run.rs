@@ -16,7 +16,7 @@ use lem_core::jsonl::Located;
 use lem_core::{BenchmarkItem, BenchmarkManifest, ResponseRecord};
 use lem_judge::{AnswerCache, ModelSpec};
 use lem_plugin_host::kernel::{Kernel, KernelConfig};
-use lem_plugin_host::{Judge, NoJudge, PluginSource, Runtime, RuntimeConfig, Scorer};
+use lem_plugin_host::{Judge, PluginSource, Runtime, RuntimeConfig};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -244,7 +244,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut scorer_ids = BTreeMap::new();
     let mut jobs = Vec::new();
     for (run, b) in config.benchmarks.iter().zip(&benchmarks) {
-        let scorers = load_scorers(&runtime, &b.manifest, judge.clone())
+        let scorers = pipeline::load_scorers(&runtime, &b.manifest, judge.clone(), &|_| {})
             .map_err(|e| config.error(run.name.line, format!("{e:#}")))?;
         if judge.is_none()
             && let Some(s) = scorers.iter().find(|s| s.info().needs_judge)
@@ -424,26 +424,6 @@ fn kernel_config(config: &EvalConfig) -> Result<KernelConfig> {
         axioms,
         options: Vec::new(),
     })
-}
-
-fn load_scorers(
-    runtime: &Runtime,
-    manifest: &BenchmarkManifest,
-    judge: Option<Arc<BackendJudge>>,
-) -> Result<Vec<Scorer>> {
-    let judge: Arc<dyn Judge> = match judge {
-        Some(j) => j,
-        None => Arc::new(NoJudge),
-    };
-    manifest
-        .scorers
-        .iter()
-        .map(|reference| {
-            let source = crate::resolve::plugin(&reference.plugin, &manifest.base_dir)?;
-            Scorer::load(runtime, &source, reference.policy(), judge.clone())
-                .with_context(|| format!("loading scorer `{}`", reference.plugin))
-        })
-        .collect()
 }
 
 fn responses_path(out: &Path, label: &str, benchmark: &str) -> PathBuf {

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use lem_core::jsonl::{self, Located};
 use lem_core::{AtomicFile, BenchmarkItem, ResponseRecord, ScoreRecord, ScoreSummary};
 use lem_judge::AnswerCache;
-use lem_plugin_host::{Judge, NoJudge, Runtime, RuntimeConfig, Scorer};
+use lem_plugin_host::{Judge, Runtime, RuntimeConfig, Scorer};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -139,34 +139,22 @@ fn load_scorers(
     args: &Args,
     judge: Option<Arc<BackendJudge>>,
 ) -> Result<Vec<Scorer>> {
-    let judge: Arc<dyn Judge> = match judge {
-        Some(j) => j,
-        None => Arc::new(NoJudge),
-    };
-    let mut scorers = Vec::new();
-    for reference in &manifest.scorers {
-        let mut policy = reference.policy();
+    let scorers = pipeline::load_scorers(runtime, manifest, judge, &|policy| {
         if let Some(fuel) = args.fuel {
             policy.limits.fuel = Some(fuel);
         }
         if let Some(ms) = args.timeout_ms {
             policy.limits.timeout_ms = ms;
         }
-        let source = resolve::plugin(&reference.plugin, &manifest.base_dir)?;
-        let scorer = Scorer::load(runtime, &source, policy, judge.clone()).with_context(|| {
-            format!(
-                "loading scorer `{}` of benchmark `{}`",
-                reference.plugin, manifest.name
-            )
-        })?;
-        if scorer.info().needs_judge && args.judge.is_none() {
-            bail!(
-                "scorer `{}` of benchmark `{}` asks a judge model: pass --judge (e.g. --judge openai:http://127.0.0.1:8080/v1#gemma-3-270m)",
-                reference.plugin,
-                manifest.name
-            );
-        }
-        scorers.push(scorer);
+    })?;
+    if args.judge.is_none()
+        && let Some(scorer) = scorers.iter().find(|s| s.info().needs_judge)
+    {
+        bail!(
+            "scorer `{}` of benchmark `{}` asks a judge model: pass --judge (e.g. --judge openai:http://127.0.0.1:8080/v1#gemma-3-270m)",
+            scorer.info().name,
+            manifest.name
+        );
     }
     Ok(scorers)
 }
