@@ -57,6 +57,8 @@ pub struct LoadOptions {
     pub context: usize,
     /// Where `tokenizer.json` is, if not beside the model.
     pub tokenizer_dir: Option<PathBuf>,
+    /// A LoRA adapter directory (PEFT layout) to apply, unfused.
+    pub adapter: Option<PathBuf>,
 }
 
 impl Default for LoadOptions {
@@ -65,6 +67,7 @@ impl Default for LoadOptions {
             device: DeviceKind::Cpu,
             context: 4096,
             tokenizer_dir: None,
+            adapter: None,
         }
     }
 }
@@ -84,7 +87,19 @@ impl Engine {
         let files = ModelFiles::locate(path)?;
         let tokenizer = Tokenizer::load(options.tokenizer_dir.as_deref().unwrap_or(files.dir()))?;
         let device = options.device.open()?;
-        let model = Model::load(&files, &device, options.context)?;
+        let mut model = Model::load(&files, &device, options.context)?;
+        if let Some(dir) = &options.adapter {
+            let adapter = crate::adapter::Adapter::load(dir, &device)?;
+            match &mut model {
+                Model::Gemma3(m) => adapter.apply(m)?,
+                other => {
+                    return Err(EngineError::Unsupported(format!(
+                        "adapters apply to gemma3 models; this is {}",
+                        other.family()
+                    )));
+                }
+            }
+        }
         let (context, vocab) = match &model {
             Model::Gemma3(m) => (m.context(), Some(m.config().vocab_size)),
             _ => (options.context, None),

@@ -6,15 +6,18 @@
 //! adapters map by name; the tokenizer and its chat template ([`tokenizer`],
 //! [`chat_template`]), sampling ([`sampling`]) and continuous batching
 //! ([`generate`]) are separate modules, and [`Engine`] ties them together
-//! for callers that just want text for prompts.
+//! for callers that just want text for prompts. LoRA adapters ([`adapter`])
+//! map onto the projections by those names.
 #![deny(missing_docs)]
 
+pub mod adapter;
 pub mod chat_template;
 mod engine;
 mod error;
 pub mod generate;
 pub mod models;
 pub mod sampling;
+pub mod testing;
 pub mod tokenizer;
 
 pub use engine::{DeviceKind, Engine, LoadOptions};

@@ -12,6 +12,7 @@ pub struct Tokenizer {
     template: Option<ChatTemplate>,
     stop_ids: Vec<u32>,
     bos: Option<String>,
+    eos: Option<String>,
 }
 
 impl Tokenizer {
@@ -84,6 +85,7 @@ impl Tokenizer {
             template,
             stop_ids,
             bos,
+            eos,
         })
     }
 
@@ -112,6 +114,35 @@ impl Tokenizer {
                 self.bos.as_deref().unwrap_or(""),
                 crate::chat_template::base_prompt(messages)
             )),
+        }
+    }
+
+    /// For training on a conversation's last message: the text before it
+    /// (with the generation prompt) and the whole conversation. Without a
+    /// chat template the base-model layout is used and the answer ends with
+    /// the EOS token.
+    pub fn training_texts(
+        &self,
+        messages: &[ChatMessage],
+    ) -> Result<(String, String), EngineError> {
+        let Some((last, before)) = messages.split_last() else {
+            return Err(EngineError::BadInput("an empty conversation".into()));
+        };
+        match &self.template {
+            Some(t) => Ok((t.render(before, true)?, t.render(messages, false)?)),
+            None => {
+                let prompt = format!(
+                    "{}{}",
+                    self.bos.as_deref().unwrap_or(""),
+                    crate::chat_template::base_prompt(before)
+                );
+                let full = format!(
+                    "{prompt} {}{}",
+                    last.content,
+                    self.eos.as_deref().unwrap_or("")
+                );
+                Ok((prompt, full))
+            }
         }
     }
 

@@ -1,78 +1,16 @@
 //! A tiny random-weight Gemma 3, written as safetensors by the test: the
 //! safetensors path loads, and cached decoding agrees with a full prefill.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use lem_engine::models::gemma3::{Config, Gemma3};
 use lem_engine::models::weights::Weights;
-use std::collections::HashMap;
 
 fn tiny_config() -> Config {
-    let mut c = Config::preset("270m").unwrap();
-    c.vocab_size = 64;
-    c.hidden_size = 32;
-    c.intermediate_size = 64;
-    c.num_hidden_layers = 3;
-    c.num_attention_heads = 4;
-    c.num_key_value_heads = 2;
-    c.head_dim = 8;
-    c.query_pre_attn_scalar = 8.0;
-    c.sliding_window = 4;
-    c.sliding_window_pattern = 3;
-    c
+    lem_engine::testing::tiny_config()
 }
 
 fn write_random_model(dir: &std::path::Path, c: &Config) -> std::path::PathBuf {
-    let dev = Device::Cpu;
-    let mut t: HashMap<String, Tensor> = HashMap::new();
-    let mut put = |name: String, shape: &[usize]| {
-        t.insert(
-            name,
-            (Tensor::randn(0f32, 0.3, shape, &dev).unwrap())
-                .to_dtype(DType::F32)
-                .unwrap(),
-        );
-    };
-    put(
-        "model.embed_tokens.weight".into(),
-        &[c.vocab_size, c.hidden_size],
-    );
-    put("model.norm.weight".into(), &[c.hidden_size]);
-    for i in 0..c.num_hidden_layers {
-        let p = format!("model.layers.{i}");
-        let (q, kv) = (
-            c.num_attention_heads * c.head_dim,
-            c.num_key_value_heads * c.head_dim,
-        );
-        put(format!("{p}.self_attn.q_proj.weight"), &[q, c.hidden_size]);
-        put(format!("{p}.self_attn.k_proj.weight"), &[kv, c.hidden_size]);
-        put(format!("{p}.self_attn.v_proj.weight"), &[kv, c.hidden_size]);
-        put(format!("{p}.self_attn.o_proj.weight"), &[c.hidden_size, q]);
-        put(format!("{p}.self_attn.q_norm.weight"), &[c.head_dim]);
-        put(format!("{p}.self_attn.k_norm.weight"), &[c.head_dim]);
-        for n in [
-            "input_layernorm",
-            "post_attention_layernorm",
-            "pre_feedforward_layernorm",
-            "post_feedforward_layernorm",
-        ] {
-            put(format!("{p}.{n}.weight"), &[c.hidden_size]);
-        }
-        put(
-            format!("{p}.mlp.gate_proj.weight"),
-            &[c.intermediate_size, c.hidden_size],
-        );
-        put(
-            format!("{p}.mlp.up_proj.weight"),
-            &[c.intermediate_size, c.hidden_size],
-        );
-        put(
-            format!("{p}.mlp.down_proj.weight"),
-            &[c.hidden_size, c.intermediate_size],
-        );
-    }
-    let path = dir.join("model.safetensors");
-    candle_core::safetensors::save(&t, &path).unwrap();
-    path
+    lem_engine::testing::write_weights(dir, c, 7)
 }
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f32 {

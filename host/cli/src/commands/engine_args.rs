@@ -23,6 +23,10 @@ pub struct ModelArgs {
     /// Longest prompt plus output, in tokens.
     #[arg(long, default_value_t = 4096)]
     pub context: usize,
+    /// A LoRA adapter directory (PEFT layout, as `lem train` writes) applied
+    /// without fusing; local Gemma 3 models only.
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
 }
 
 impl ModelArgs {
@@ -34,6 +38,7 @@ impl ModelArgs {
             device: DeviceKind::Cpu,
             threads: None,
             context: 4096,
+            adapter: None,
         }
     }
 
@@ -54,6 +59,7 @@ impl ModelArgs {
             device: self.device,
             context: self.context,
             tokenizer_dir: self.tokenizer.clone(),
+            adapter: self.adapter.clone(),
         };
         Engine::load(path, &options).with_context(|| format!("loading model {}", path.display()))
     }

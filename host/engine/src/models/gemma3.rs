@@ -12,13 +12,14 @@
 //! (`model.layers.N.self_attn.q_proj`); GGUF files are read through the
 //! name map in [`super::weights`].
 
-use super::weights::{Linear, Weights};
+use super::linear::Linear;
+use super::weights::Weights;
 use crate::EngineError;
-use candle_core::{D, DType, Device, IndexOp, Module, Tensor};
-use serde::Deserialize;
+use candle_core::{D, DType, Device, IndexOp, Tensor};
+use serde::{Deserialize, Serialize};
 
 /// A serde mirror of Gemma 3's `config.json` (the text config).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Config {
     /// Vocabulary size of the embedding and output layer.
     pub vocab_size: usize,
@@ -160,6 +161,11 @@ impl RmsNorm {
     pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps)
     }
+
+    /// The same, built from differentiable ops (candle's fused one has no backward).
+    pub(crate) fn forward_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        candle_nn::ops::rms_norm_slow(x, &self.weight, self.eps)
+    }
 }
 
 /// Cosine and sine tables for positions `0..len`.
@@ -192,6 +198,14 @@ impl Rope {
         let cos = self.cos.narrow(0, start, t)?;
         let sin = self.sin.narrow(0, start, t)?;
         candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)
+    }
+
+    /// [`Rope::apply`] from differentiable ops, positions `0..t`.
+    fn apply_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let t = x.dim(2)?;
+        let cos = self.cos.narrow(0, 0, t)?;
+        let sin = self.sin.narrow(0, 0, t)?;
+        candle_nn::rotary_emb::rope_slow(&x.contiguous()?, &cos, &sin)
     }
 
     /// Rotates `x` [b, heads, 1, d], row `i` at `positions[i]`.
@@ -254,6 +268,75 @@ impl Layer {
             .post_feedforward_layernorm
             .forward(&self.mlp.forward(&h)?)?
     }
+
+    /// The projections with their Hugging Face names (below `model.layers.N.`).
+    fn linears_mut(&mut self) -> [(&'static str, &mut Linear); 7] {
+        let (a, m) = (&mut self.self_attn, &mut self.mlp);
+        [
+            ("self_attn.q_proj", &mut a.q_proj),
+            ("self_attn.k_proj", &mut a.k_proj),
+            ("self_attn.v_proj", &mut a.v_proj),
+            ("self_attn.o_proj", &mut a.o_proj),
+            ("mlp.gate_proj", &mut m.gate_proj),
+            ("mlp.up_proj", &mut m.up_proj),
+            ("mlp.down_proj", &mut m.down_proj),
+        ]
+    }
+
+    /// One block for training: `x` [b, t, hidden] from position 0, with
+    /// differentiable norms, rope and softmax.
+    fn forward_train(
+        &self,
+        x: &Tensor,
+        rope: &Rope,
+        mask: &Tensor,
+        dropout: bool,
+    ) -> candle_core::Result<Tensor> {
+        let a = &self.self_attn;
+        let (b, t, _) = x.dims3()?;
+        let h = self.input_layernorm.forward_train(x)?;
+        let heads = |proj: &Linear, n: usize| -> candle_core::Result<Tensor> {
+            proj.forward_train(&h, dropout)?
+                .reshape((b, t, n, a.head_dim))?
+                .transpose(1, 2)
+        };
+        let q = a.q_norm.forward_train(&heads(&a.q_proj, a.n_head)?)?;
+        let k = a.k_norm.forward_train(&heads(&a.k_proj, a.n_kv)?)?;
+        let v = heads(&a.v_proj, a.n_kv)?.contiguous()?;
+        let (q, k) = (rope.apply_train(&q)?, rope.apply_train(&k)?);
+        let group = a.n_head / a.n_kv;
+        let q = q.reshape((b, a.n_kv, group * t, a.head_dim))?;
+        let mut scores = (q.matmul(&k.t()?)? * a.scale)?;
+        if let Some(cap) = a.softcap {
+            scores = ((scores / cap)?.tanh()? * cap)?;
+        }
+        let mask = mask
+            .unsqueeze(0)?
+            .broadcast_as((group, t, t))?
+            .reshape((group * t, t))?;
+        let probs = candle_nn::ops::softmax(&scores.broadcast_add(&mask)?, D::Minus1)?;
+        let out = probs
+            .matmul(&v)?
+            .reshape((b, a.n_head, t, a.head_dim))?
+            .transpose(1, 2)?
+            .reshape((b, t, a.n_head * a.head_dim))?;
+        let out = a.o_proj.forward_train(&out, dropout)?;
+        let x = (x + self.post_attention_layernorm.forward_train(&out)?)?;
+        let h = self.pre_feedforward_layernorm.forward_train(&x)?;
+        let m = &self.mlp;
+        let gate = m.gate_proj.forward_train(&h, dropout)?.gelu()?;
+        let mlp = m
+            .down_proj
+            .forward_train(&(gate * m.up_proj.forward_train(&h, dropout)?)?, dropout)?;
+        &x + self.post_feedforward_layernorm.forward_train(&mlp)?
+    }
+}
+
+/// The causal masks of one training batch length (global and sliding window).
+#[derive(Debug)]
+pub struct TrainMasks {
+    causal: Tensor,
+    windowed: Tensor,
 }
 
 /// One sequence's key/value cache: per layer, preallocated `[1, kv, cap, d]`.
@@ -347,7 +430,8 @@ impl Gemma3 {
             });
         }
         let norm = RmsNorm::new(weights.norm(&format!("{model}.norm"))?, eps);
-        let lm_head = weights.lm_head("lm_head", &format!("{model}.embed_tokens"))?;
+        let lm_head =
+            weights.lm_head("lm_head", &format!("{model}.embed_tokens"), &embed_tokens)?;
         let rope =
             |base| Rope::new(config.head_dim, base, context, &device).map_err(EngineError::candle);
         Ok(Gemma3 {
@@ -371,6 +455,115 @@ impl Gemma3 {
     /// Positions the rope tables cover.
     pub fn context(&self) -> usize {
         self.context
+    }
+
+    /// The projections by Hugging Face name (`model.layers.N.self_attn.q_proj`).
+    pub fn linears_mut(&mut self) -> Vec<(String, &mut Linear)> {
+        self.layers
+            .iter_mut()
+            .enumerate()
+            .flat_map(|(i, layer)| {
+                layer
+                    .linears_mut()
+                    .into_iter()
+                    .map(move |(name, lin)| (format!("model.layers.{i}.{name}"), lin))
+            })
+            .collect()
+    }
+
+    /// The output layer's weight `[vocab, hidden]` as dense f32 (the tied
+    /// embedding for Gemma 3), for the trainer's loss.
+    pub fn output_weight(&self) -> candle_core::Result<Tensor> {
+        self.lm_head.dense_weight()
+    }
+
+    /// Masks for a training batch of `t` tokens.
+    pub fn train_masks(&self, t: usize) -> candle_core::Result<TrainMasks> {
+        Ok(TrainMasks {
+            causal: mask(t, 0, None, &self.device)?,
+            windowed: mask(t, 0, Some(self.config.sliding_window), &self.device)?,
+        })
+    }
+
+    /// Training: the embedded input `[b, t, hidden]` of right-padded `ids` `[b, t]`.
+    pub fn embed_train(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        self.embed(ids)
+    }
+
+    /// Training: block `i` on `x` `[b, t, hidden]`; gradients reach the
+    /// adapters and `x`, never the frozen weights.
+    pub fn layer_train(
+        &self,
+        i: usize,
+        x: &Tensor,
+        masks: &TrainMasks,
+        dropout: bool,
+    ) -> candle_core::Result<Tensor> {
+        let layer = &self.layers[i];
+        let (rope, mask) = if layer.sliding {
+            (&self.rope_local, &masks.windowed)
+        } else {
+            (&self.rope_global, &masks.causal)
+        };
+        layer.forward_train(x, rope, mask, dropout)
+    }
+
+    /// Training: the final norm, giving what the output layer reads.
+    pub fn final_norm_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.norm.forward_train(x)
+    }
+
+    /// Training: the whole model, hidden states after the final norm.
+    pub fn forward_train(&self, ids: &Tensor, dropout: bool) -> candle_core::Result<Tensor> {
+        let masks = self.train_masks(ids.dim(1)?)?;
+        let mut x = self.embed_train(ids)?;
+        for i in 0..self.layers.len() {
+            x = self.layer_train(i, &x, &masks, dropout)?;
+        }
+        self.final_norm_train(&x)
+    }
+
+    /// Every tensor in Hugging Face names and conventions (norms as `w`, not
+    /// `1 + w`), projections dense f32 with their adapters merged: what a
+    /// fused model's safetensors hold. The output layer is tied, not listed.
+    pub fn export_tensors(&self) -> candle_core::Result<Vec<(String, Tensor)>> {
+        let mut out = vec![(
+            "model.embed_tokens.weight".to_string(),
+            self.embed_tokens.to_dtype(DType::F32)?,
+        )];
+        let norm = |name: String, n: &RmsNorm| -> candle_core::Result<(String, Tensor)> {
+            Ok((format!("{name}.weight"), (&n.weight - 1.0)?))
+        };
+        out.push(norm("model.norm".into(), &self.norm)?);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            let a = &layer.self_attn;
+            out.push(norm(format!("{p}.self_attn.q_norm"), &a.q_norm)?);
+            out.push(norm(format!("{p}.self_attn.k_norm"), &a.k_norm)?);
+            out.push(norm(format!("{p}.input_layernorm"), &layer.input_layernorm)?);
+            out.push(norm(
+                format!("{p}.post_attention_layernorm"),
+                &layer.post_attention_layernorm,
+            )?);
+            out.push(norm(
+                format!("{p}.pre_feedforward_layernorm"),
+                &layer.pre_feedforward_layernorm,
+            )?);
+            out.push(norm(
+                format!("{p}.post_feedforward_layernorm"),
+                &layer.post_feedforward_layernorm,
+            )?);
+        }
+        let mut layers = self.layers.clone();
+        for (i, layer) in layers.iter_mut().enumerate() {
+            for (name, lin) in layer.linears_mut() {
+                out.push((
+                    format!("model.layers.{i}.{name}.weight"),
+                    lin.fused_weight()?,
+                ));
+            }
+        }
+        Ok(out)
     }
 
     /// An empty cache for one sequence of up to `capacity` tokens.

@@ -5,6 +5,7 @@
 //! candle-transformers' quantized models and decode one sequence at a time.
 
 pub mod gemma3;
+pub mod linear;
 pub mod weights;
 
 use crate::EngineError;
@@ -88,8 +89,19 @@ impl ModelFiles {
 impl Model {
     /// Loads a model; `context` bounds prompt plus output length.
     pub fn load(files: &ModelFiles, device: &Device, context: usize) -> Result<Self, EngineError> {
+        Self::load_with(files, device, context, false)
+    }
+
+    /// Loads a model with its projections dense f32 (`dense`: what the
+    /// trainer and `lem fuse` need; only Gemma 3 supports it).
+    pub fn load_with(
+        files: &ModelFiles,
+        device: &Device,
+        context: usize,
+        dense: bool,
+    ) -> Result<Self, EngineError> {
         match files {
-            ModelFiles::Gguf(path) => Self::load_gguf(path, device, context),
+            ModelFiles::Gguf(path) => Self::load_gguf(path, device, context, dense),
             ModelFiles::Safetensors { dir, shards } => {
                 let config_path = dir.join("config.json");
                 let text = std::fs::read_to_string(&config_path)
@@ -128,8 +140,16 @@ impl Model {
         }
     }
 
-    fn load_gguf(path: &Path, device: &Device, context: usize) -> Result<Self, EngineError> {
-        let weights = Weights::gguf(path, device)?;
+    fn load_gguf(
+        path: &Path,
+        device: &Device,
+        context: usize,
+        dense: bool,
+    ) -> Result<Self, EngineError> {
+        let mut weights = Weights::gguf(path, device)?;
+        if dense {
+            weights = weights.dequantized();
+        }
         let md = weights.gguf_metadata().expect("gguf");
         let arch = md
             .get("general.architecture")
@@ -151,6 +171,10 @@ impl Model {
                     config, &weights, context,
                 )?))
             }
+            "llama" | "qwen2" if dense => Err(EngineError::Unsupported(format!(
+                "{}: training, adapters and fusing support gemma3 models; this is `{arch}`",
+                path.display()
+            ))),
             "llama" | "qwen2" => {
                 let mut file =
                     std::fs::File::open(path).map_err(|e| EngineError::Io(path.to_owned(), e))?;

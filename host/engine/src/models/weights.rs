@@ -4,14 +4,12 @@
 //! llama.cpp name map, so model code and LoRA adapters use one set of names.
 
 use crate::EngineError;
+use super::linear::Linear;
 use candle_core::quantized::{QMatMul, gguf_file};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-
-/// A projection: quantized (`QMatMul::QTensor`) or dense f32 (`QMatMul::Tensor`).
-pub type Linear = QMatMul;
 
 enum Source {
     Gguf {
@@ -26,6 +24,7 @@ pub struct Weights {
     source: Source,
     origin: PathBuf,
     device: Device,
+    dense: bool,
 }
 
 impl Weights {
@@ -44,6 +43,7 @@ impl Weights {
             },
             origin: path.to_owned(),
             device: device.clone(),
+            dense: false,
         })
     }
 
@@ -63,7 +63,25 @@ impl Weights {
             source: Source::Safetensors(vb),
             origin: files.first().cloned().unwrap_or_default(),
             device: device.clone(),
+            dense: true,
         })
+    }
+
+    /// Projections are dequantized to dense f32 on load (the trainer's
+    /// frozen base: autograd and LoRA fusing need dense weights).
+    pub fn dequantized(mut self) -> Self {
+        self.dense = true;
+        self
+    }
+
+    /// Whether projections load as dense f32.
+    pub fn is_dense(&self) -> bool {
+        self.dense
+    }
+
+    /// The file the weights come from (the first shard).
+    pub fn origin(&self) -> &Path {
+        &self.origin
     }
 
     /// The device tensors are loaded to.
@@ -132,9 +150,14 @@ impl Weights {
 
     /// A projection `[out, in]`.
     pub fn linear(&self, hf_name: &str) -> Result<Linear, EngineError> {
+        if self.dense {
+            return Ok(Linear::new(QMatMul::Tensor(self.dense(hf_name)?)));
+        }
         match self.qtensor(hf_name)? {
-            Some(q) => QMatMul::from_arc(Arc::new(q)).map_err(|e| self.missing(hf_name, e)),
-            None => Ok(QMatMul::Tensor(self.dense(hf_name)?)),
+            Some(q) => QMatMul::from_arc(Arc::new(q))
+                .map(Linear::new)
+                .map_err(|e| self.missing(hf_name, e)),
+            None => Ok(Linear::new(QMatMul::Tensor(self.dense(hf_name)?))),
         }
     }
 
@@ -159,10 +182,18 @@ impl Weights {
         }
     }
 
-    /// The output layer: `lm_name` if present, else the tied embedding.
-    pub fn lm_head(&self, lm_name: &str, tied: &str) -> Result<Linear, EngineError> {
+    /// The output layer: `lm_name` if present, else the tied embedding
+    /// (shared with `embedding` when weights are dense, not copied).
+    pub fn lm_head(
+        &self,
+        lm_name: &str,
+        tied: &str,
+        embedding: &Tensor,
+    ) -> Result<Linear, EngineError> {
         if self.contains(lm_name) {
             self.linear(lm_name)
+        } else if self.dense {
+            Ok(Linear::new(QMatMul::Tensor(embedding.clone())))
         } else {
             self.linear(tied)
         }

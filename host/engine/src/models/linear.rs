@@ -1,0 +1,243 @@
+//! A projection with an optional LoRA delta: `y = x·Wᵀ + scale·(x·Aᵀ)·Bᵀ`
+//! ([LoRA](https://arxiv.org/abs/2106.09685)).
+//!
+//! The base weight is quantized (`QMatMul` from GGUF) or dense f32. In
+//! training ([`Linear::forward_train`]) a dense base goes through
+//! [`FrozenMatmul`], whose backward returns only the input's gradient:
+//! candle's own matmul backward would also compute the (unused) gradient of
+//! every frozen weight, which costs a matmul and a weight-sized buffer per
+//! projection per step.
+
+use candle_core::backend::BackendStorage;
+use candle_core::quantized::QMatMul;
+use candle_core::{CpuStorage, CustomOp2, Layout, Module, Shape, Tensor};
+
+/// A LoRA pair on one projection.
+#[derive(Debug, Clone)]
+pub struct Lora {
+    /// `[r, in]`.
+    pub a: Tensor,
+    /// `[out, r]`.
+    pub b: Tensor,
+    /// `lora_alpha / r`.
+    pub scale: f64,
+    /// Dropout on the LoRA input while training.
+    pub dropout: f32,
+}
+
+/// A projection `[out, in]`, possibly with a LoRA delta.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    base: QMatMul,
+    lora: Option<Lora>,
+}
+
+impl Linear {
+    /// A projection without an adapter.
+    pub fn new(base: QMatMul) -> Self {
+        Linear { base, lora: None }
+    }
+
+    /// The base weight.
+    pub fn base(&self) -> &QMatMul {
+        &self.base
+    }
+
+    /// The adapter, if any.
+    pub fn lora(&self) -> Option<&Lora> {
+        self.lora.as_ref()
+    }
+
+    /// Sets (or removes) the adapter.
+    pub fn set_lora(&mut self, lora: Option<Lora>) {
+        self.lora = lora;
+    }
+
+    /// `(out, in)` of the base weight.
+    pub fn dims(&self) -> candle_core::Result<(usize, usize)> {
+        match &self.base {
+            QMatMul::QTensor(q) => q.shape().dims2(),
+            QMatMul::Tensor(w) | QMatMul::TensorF16(w) => w.dims2(),
+        }
+    }
+
+    /// The base weight as dense f32 `[out, in]`.
+    pub fn dense_weight(&self) -> candle_core::Result<Tensor> {
+        match &self.base {
+            QMatMul::QTensor(q) => q.dequantize(&q.device()),
+            QMatMul::Tensor(w) | QMatMul::TensorF16(w) => w.to_dtype(candle_core::DType::F32),
+        }
+    }
+
+    /// The dense weight with the adapter merged: `W + scale·B·A`, in f32.
+    pub fn fused_weight(&self) -> candle_core::Result<Tensor> {
+        let w = self.dense_weight()?;
+        match &self.lora {
+            None => Ok(w),
+            Some(l) => w + l.b.matmul(&l.a)?.affine(l.scale, 0.0)?,
+        }
+    }
+
+    /// Inference: the base projection plus the adapter's delta.
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let y = self.base.forward(x)?;
+        match &self.lora {
+            None => Ok(y),
+            Some(l) => y + lora_delta(x, l)?,
+        }
+    }
+
+    /// Training: gradients flow to the input and to the adapter, never to
+    /// the base weight; `dropout` applies the adapter's dropout.
+    pub fn forward_train(&self, x: &Tensor, dropout: bool) -> candle_core::Result<Tensor> {
+        let y = match &self.base {
+            QMatMul::Tensor(w) => frozen_matmul(x, w)?,
+            _ => self.base.forward(&x.detach())?,
+        };
+        match &self.lora {
+            None => Ok(y),
+            Some(l) => {
+                let input = if dropout && l.dropout > 0.0 {
+                    candle_nn::ops::dropout(x, l.dropout)?
+                } else {
+                    x.clone()
+                };
+                y + lora_delta(&input, l)?
+            }
+        }
+    }
+}
+
+fn lora_delta(x: &Tensor, l: &Lora) -> candle_core::Result<Tensor> {
+    x.broadcast_matmul(&l.a.t()?)?
+        .broadcast_matmul(&l.b.t()?)?
+        .affine(l.scale, 0.0)
+}
+
+/// `x·Wᵀ` for `x` `[..., in]` and a frozen `W` `[out, in]`, whose backward
+/// gives `x` its gradient and `W` none.
+pub fn frozen_matmul(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let (out, inp) = w.dims2()?;
+    let rows: usize = dims[..dims.len() - 1].iter().product();
+    if !x.device().is_cpu() {
+        // Other devices: the plain matmul (its weight gradient is computed and dropped).
+        return x.broadcast_matmul(&w.detach().t()?);
+    }
+    let flat = x.reshape((rows, inp))?.contiguous()?;
+    let y = flat.apply_op2(&w.contiguous()?, FrozenMatmul)?;
+    let mut shape = dims;
+    *shape.last_mut().expect("non-empty dims") = out;
+    y.reshape(shape)
+}
+
+/// The custom op behind [`frozen_matmul`].
+pub struct FrozenMatmul;
+
+impl CustomOp2 for FrozenMatmul {
+    fn name(&self) -> &'static str {
+        "frozen-matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        xl: &Layout,
+        w: &CpuStorage,
+        wl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (m, k) = xl.shape().dims2()?;
+        let (n, k2) = wl.shape().dims2()?;
+        if k != k2 {
+            candle_core::bail!("frozen-matmul: input has {k} columns, weight {k2}");
+        }
+        let wt = wl.transpose(0, 1)?;
+        let y = x.matmul(w, (1, m, n, k), xl, &wt)?;
+        Ok((y, Shape::from((m, n))))
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        w: &Tensor,
+        _y: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok((Some(grad.matmul(w)?), None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    #[test]
+    fn frozen_matmul_matches_matmul_and_its_input_gradient() {
+        let dev = Device::Cpu;
+        let x = Var::randn(0f32, 1.0, (2, 3, 5), &dev).unwrap();
+        let w = Tensor::randn(0f32, 1.0, (4, 5), &dev).unwrap();
+        let y = frozen_matmul(&x, &w).unwrap();
+        let reference = x.broadcast_matmul(&w.t().unwrap()).unwrap();
+        let diff = (&y - &reference)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff < 1e-5, "{diff}");
+        let g1 = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = reference
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let (a, b) = (g1.get(&x).unwrap(), g2.get(&x).unwrap());
+        let diff = (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff < 1e-4, "{diff}");
+        assert!(g1.get(&w).is_none(), "the frozen weight got a gradient");
+    }
+
+    #[test]
+    fn lora_adds_its_scaled_delta() {
+        let dev = Device::Cpu;
+        let w = Tensor::randn(0f32, 1.0, (4, 5), &dev).unwrap();
+        let a = Tensor::randn(0f32, 1.0, (2, 5), &dev).unwrap();
+        let b = Tensor::randn(0f32, 1.0, (4, 2), &dev).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (3, 5), &dev).unwrap();
+        let mut lin = Linear::new(QMatMul::Tensor(w.clone()));
+        lin.set_lora(Some(Lora {
+            a: a.clone(),
+            b: b.clone(),
+            scale: 2.0,
+            dropout: 0.0,
+        }));
+        let fused = (w + (b.matmul(&a).unwrap() * 2.0).unwrap()).unwrap();
+        let expected = x.matmul(&fused.t().unwrap()).unwrap();
+        for y in [
+            lin.forward(&x).unwrap(),
+            lin.forward_train(&x, true).unwrap(),
+        ] {
+            let diff = (y - &expected)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(diff < 1e-4, "{diff}");
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Tiny random-weight Gemma 3 models for tests (here, in the trainer and in
+//! the CLI): a complete model directory — `config.json`, `model.safetensors`
+//! and a small word-level tokenizer with a chat template — written in
+//! milliseconds, with seeded weights so runs repeat.
+
+use crate::models::gemma3::Config;
+use candle_core::{Device, Tensor};
+use rand::{Rng, SeedableRng};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// The words of the tiny tokenizer, after its special tokens.
+pub const WORDS: [&str; 40] = [
+    "the", "a", "kind", "care", "truth", "help", "harm", "no", "yes", "is", "be", "we",
+    "you", "i", "should", "not", "always", "never", "ask", "answer", "why", "how", "what",
+    "people", "world", "good", "bad", "because", "and", "or", "so", "do", "can", "will",
+    "tell", "listen", "gently", "honest", "safe", "thanks",
+];
+
+/// Special tokens: ids 0..6.
+pub const SPECIAL: [&str; 6] = ["<pad>", "<bos>", "<eos>", "<end>", "user:", "assistant:"];
+
+/// A small config: 3 layers (the last global), hidden 32, vocabulary 64.
+pub fn tiny_config() -> Config {
+    let mut c = Config::preset("270m").expect("preset");
+    c.vocab_size = 64;
+    c.hidden_size = 32;
+    c.intermediate_size = 64;
+    c.num_hidden_layers = 3;
+    c.num_attention_heads = 4;
+    c.num_key_value_heads = 2;
+    c.head_dim = 8;
+    c.query_pre_attn_scalar = 8.0;
+    c.sliding_window = 4;
+    c.sliding_window_pattern = 3;
+    c
+}
+
+/// Writes `model.safetensors` with weights uniform in ±0.5 (seeded) for
+/// `c`; returns its path.
+pub fn write_weights(dir: &Path, c: &Config, seed: u64) -> std::path::PathBuf {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut t: HashMap<String, Tensor> = HashMap::new();
+    let mut put = |name: String, shape: &[usize]| {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|_| rng.random_range(-0.5f32..0.5)).collect();
+        t.insert(
+            name,
+            Tensor::from_vec(v, shape, &Device::Cpu).expect("tensor"),
+        );
+    };
+    put(
+        "model.embed_tokens.weight".into(),
+        &[c.vocab_size, c.hidden_size],
+    );
+    put("model.norm.weight".into(), &[c.hidden_size]);
+    let (q, kv) = (
+        c.num_attention_heads * c.head_dim,
+        c.num_key_value_heads * c.head_dim,
+    );
+    for i in 0..c.num_hidden_layers {
+        let p = format!("model.layers.{i}");
+        put(format!("{p}.self_attn.q_proj.weight"), &[q, c.hidden_size]);
+        put(format!("{p}.self_attn.k_proj.weight"), &[kv, c.hidden_size]);
+        put(format!("{p}.self_attn.v_proj.weight"), &[kv, c.hidden_size]);
+        put(format!("{p}.self_attn.o_proj.weight"), &[c.hidden_size, q]);
+        put(format!("{p}.self_attn.q_norm.weight"), &[c.head_dim]);
+        put(format!("{p}.self_attn.k_norm.weight"), &[c.head_dim]);
+        for n in [
+            "input_layernorm",
+            "post_attention_layernorm",
+            "pre_feedforward_layernorm",
+            "post_feedforward_layernorm",
+        ] {
+            put(format!("{p}.{n}.weight"), &[c.hidden_size]);
+        }
+        put(
+            format!("{p}.mlp.gate_proj.weight"),
+            &[c.intermediate_size, c.hidden_size],
+        );
+        put(
+            format!("{p}.mlp.up_proj.weight"),
+            &[c.intermediate_size, c.hidden_size],
+        );
+        put(
+            format!("{p}.mlp.down_proj.weight"),
+            &[c.hidden_size, c.intermediate_size],
+        );
+    }
+    let path = dir.join("model.safetensors");
+    candle_core::safetensors::save(&t, &path).expect("write tiny weights");
+    path
+}
+
+/// Writes a whole tiny model directory (config, weights, tokenizer with a
+/// chat template) into `dir`.
+pub fn write_model_dir(dir: &Path, seed: u64) {
+    let c = tiny_config();
+    std::fs::create_dir_all(dir).expect("dir");
+    write_weights(dir, &c, seed);
+    let mut config = serde_json::to_value(&c).expect("config");
+    config["model_type"] = "gemma3_text".into();
+    std::fs::write(dir.join("config.json"), config.to_string()).expect("config.json");
+    let vocab: serde_json::Map<String, serde_json::Value> = SPECIAL
+        .iter()
+        .chain(WORDS.iter())
+        .enumerate()
+        .map(|(i, w)| (w.to_string(), serde_json::Value::from(i)))
+        .collect();
+    let tokenizer = serde_json::json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": [],
+        "normalizer": null,
+        "pre_tokenizer": {"type": "WhitespaceSplit"},
+        "post_processor": null,
+        "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<pad>"},
+    });
+    std::fs::write(dir.join("tokenizer.json"), tokenizer.to_string()).expect("tokenizer.json");
+    let template = "{{ bos_token }} {% for m in messages %}{{ m.role }}: {{ m.content }} <end> {% endfor %}{% if add_generation_prompt %}assistant: {% endif %}";
+    let config = serde_json::json!({
+        "bos_token": "<bos>",
+        "eos_token": "<eos>",
+        "chat_template": template,
+    });
+    std::fs::write(dir.join("tokenizer_config.json"), config.to_string())
+        .expect("tokenizer_config.json");
+}

@@ -1,0 +1,95 @@
+//! `lem fuse`: merge an adapter into the weights (`W + scale·B·A`, in f32)
+//! and write a standalone Hugging Face-style model directory
+//! (`config.json`, `model.safetensors`, the tokenizer files) that lem loads
+//! like any other safetensors model.
+
+use crate::TrainError;
+use lem_engine::adapter::Adapter;
+use lem_engine::models::gemma3::Gemma3;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Tokenizer files copied beside the fused weights when present.
+const TOKENIZER_FILES: [&str; 4] = [
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "tokenizer.model",
+];
+
+/// What was written.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FuseReport {
+    /// Projections that had an adapter merged.
+    pub fused_modules: usize,
+    /// Tensors written.
+    pub tensors: usize,
+    /// Bytes of `model.safetensors`.
+    pub bytes: u64,
+}
+
+/// Merges `adapter` into `model` (dense, as loaded for training) and writes
+/// the result to `out`, which must not exist or be empty. The files are
+/// written into `out.partial` and renamed at the end, so an interrupted
+/// fuse leaves no half model behind.
+pub fn fuse(
+    model: &mut Gemma3,
+    adapter: &Adapter,
+    tokenizer_dir: &Path,
+    out: &Path,
+) -> Result<FuseReport, TrainError> {
+    if out.exists()
+        && std::fs::read_dir(out)
+            .map_err(|e| TrainError::io(out, e))?
+            .next()
+            .is_some()
+    {
+        return Err(TrainError::BadConfig(format!(
+            "{} already exists and is not empty: choose another --save-path (nothing was overwritten)",
+            out.display()
+        )));
+    }
+    adapter.apply(model)?;
+    let tensors = model.export_tensors()?;
+    let count = tensors.len();
+    let map: HashMap<String, candle_core::Tensor> = tensors.into_iter().collect();
+    let partial = out.with_extension("partial");
+    if partial.exists() {
+        std::fs::remove_dir_all(&partial).map_err(|e| TrainError::io(&partial, e))?;
+    }
+    std::fs::create_dir_all(&partial).map_err(|e| TrainError::io(&partial, e))?;
+    let weights = partial.join("model.safetensors");
+    candle_core::safetensors::save(&map, &weights)?;
+    let mut config = serde_json::to_value(model.config()).expect("config serializes");
+    let obj = config.as_object_mut().expect("object");
+    obj.insert("model_type".into(), "gemma3_text".into());
+    obj.insert("architectures".into(), serde_json::json!(["Gemma3ForCausalLM"]));
+    obj.insert("hidden_activation".into(), "gelu_pytorch_tanh".into());
+    obj.insert("tie_word_embeddings".into(), true.into());
+    obj.insert("torch_dtype".into(), "float32".into());
+    let config_path = partial.join("config.json");
+    std::fs::write(
+        &config_path,
+        serde_json::to_string_pretty(&config).expect("json"),
+    )
+    .map_err(|e| TrainError::io(&config_path, e))?;
+    for name in TOKENIZER_FILES {
+        let src = tokenizer_dir.join(name);
+        if src.is_file() {
+            std::fs::copy(&src, partial.join(name)).map_err(|e| TrainError::io(&src, e))?;
+        }
+    }
+    let bytes = std::fs::metadata(&weights)
+        .map_err(|e| TrainError::io(&weights, e))?
+        .len();
+    if out.exists() {
+        std::fs::remove_dir(out).map_err(|e| TrainError::io(out, e))?;
+    }
+    std::fs::rename(&partial, out).map_err(|e| TrainError::io(out, e))?;
+    Ok(FuseReport {
+        fused_modules: adapter.modules.len(),
+        tensors: count,
+        bytes,
+    })
+}
+

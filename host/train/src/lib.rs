@@ -1,0 +1,25 @@
+//! LoRA fine-tuning for lem: `lem train`, `lem fuse` and the dataset side
+//! of `lem distill`.
+//!
+//! Why it is shaped so: the model is the engine's own Gemma 3, loaded with
+//! dense frozen weights; this crate adds only what training needs. LoRA
+//! pairs ([`lora`]) sit on the engine's projections by Hugging Face name, so
+//! the same adapter file serves training, `lem generate --adapter` and
+//! fusing. Data ([`data`]) turns mlx_lm-style JSONL into token batches with
+//! a loss mask; [`loss`] fuses the 262k-row output layer with the
+//! cross-entropy so its logits never exist all at once; [`trainer`] runs the
+//! loop on mlx_lm's flags and reports through a callback, so the CLI decides
+//! how to show progress; [`fuse`] merges an adapter and writes a standalone
+//! model; [`dataset`] writes distilled examples as a train/valid split.
+#![deny(missing_docs)]
+
+pub mod data;
+pub mod dataset;
+mod error;
+pub mod fuse;
+pub mod lora;
+pub mod loss;
+pub mod trainer;
+
+pub use error::TrainError;
+pub use trainer::{TrainConfig, TrainEvent, TrainSummary, Trainer};
