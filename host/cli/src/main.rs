@@ -39,6 +39,12 @@ enum Command {
     Report(commands::report::Args),
     /// Serve the local model over an OpenAI-compatible HTTP API.
     Serve(commands::serve::Args),
+    /// Fine-tune a LoRA adapter (mlx_lm's flags; PEFT adapter files).
+    Train(commands::train::Args),
+    /// Merge an adapter into its base model and write a standalone model.
+    Fuse(commands::fuse::Args),
+    /// Make a training set: seed prompts answered by a teacher under a kernel.
+    Distill(commands::distill::Args),
     /// Measure speed against peers.
     #[command(subcommand)]
     Bench(commands::bench::Command),
@@ -65,6 +71,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(args),
         Command::Run(args) => commands::run::run(args),
         Command::Report(args) => commands::report::run(args),
+        Command::Train(args) => commands::train::run(args),
+        Command::Fuse(args) => commands::fuse::run(args),
+        Command::Distill(args) => commands::distill::run(args),
     };
     match result {
         Ok(code) => code,

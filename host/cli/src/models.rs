@@ -89,7 +89,11 @@ impl<'a> Models<'a> {
                 } else {
                     None
                 };
-                let spec = format!("local:{reference}");
+                // An adapter changes the model: records and the judge cache say so.
+                let spec = match &self.engine.adapter {
+                    Some(dir) => format!("local:{reference}+adapter:{}", dir.display()),
+                    None => format!("local:{reference}"),
+                };
                 let local = LocalBackend::start(engine, spec.clone(), self.batch_size);
                 // The engine never times out or retries: its errors are final,
                 // and a slow machine is not a failure.

@@ -1,6 +1,6 @@
 //! Finding benchmarks and plugins by name or path.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use lem_core::BenchmarkManifest;
 use lem_plugin_host::PluginSource;
 use std::path::{Path, PathBuf};
@@ -72,4 +72,33 @@ pub fn model(spec: &str) -> Result<PathBuf> {
         );
     }
     bail!("no model at `{spec}`: pass a .gguf file, a safetensors directory, or `{DEFAULT_MODEL}`")
+}
+
+/// The shipped kernel `kernel-NAME`, or a kernel `.wasm` file.
+pub fn kernel(name: &str, base_dir: &Path) -> Result<PluginSource> {
+    if let Some(bytes) = lem_bundled::plugin(&format!("kernel-{name}")) {
+        return Ok(PluginSource::from_bytes(
+            format!("bundled:kernel-{name}"),
+            bytes,
+        ));
+    }
+    let path = base_dir.join(name);
+    if path.is_file() {
+        return Ok(PluginSource::from_file(&path)?);
+    }
+    let shipped: Vec<_> = lem_bundled::plugin_names()
+        .filter_map(|n| n.strip_prefix("kernel-"))
+        .collect();
+    Err(anyhow!(
+        "unknown kernel `{name}`: not a shipped kernel ({}) nor a .wasm file",
+        shipped.join(", ")
+    ))
+}
+
+/// A kernel's name in records: the shipped name, or the file's stem.
+pub fn kernel_name(reference: &str) -> String {
+    Path::new(reference).file_stem().map_or_else(
+        || reference.to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    )
 }

@@ -50,11 +50,7 @@ impl ModelArgs {
 
     /// Loads the engine of the model at `path` (after fixing the thread count).
     pub fn load_path(&self, path: &std::path::Path) -> Result<Engine> {
-        let threads = self.threads.unwrap_or_else(default_threads);
-        if std::env::var_os("RAYON_NUM_THREADS").is_none() || self.threads.is_some() {
-            // SAFETY: called before any other thread exists or reads the environment.
-            unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
-        }
+        fix_threads(self.threads);
         let options = LoadOptions {
             device: self.device,
             context: self.context,
@@ -62,6 +58,16 @@ impl ModelArgs {
             adapter: self.adapter.clone(),
         };
         Engine::load(path, &options).with_context(|| format!("loading model {}", path.display()))
+    }
+}
+
+/// Sets candle's CPU thread count: `threads`, else `RAYON_NUM_THREADS` if
+/// set, else [`default_threads`]. Call before any model work starts.
+pub fn fix_threads(threads: Option<usize>) {
+    let n = threads.unwrap_or_else(default_threads);
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() || threads.is_some() {
+        // SAFETY: called before any other thread exists or reads the environment.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
     }
 }
 

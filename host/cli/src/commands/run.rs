@@ -16,7 +16,7 @@ use lem_core::jsonl::Located;
 use lem_core::{BenchmarkItem, BenchmarkManifest, ResponseRecord};
 use lem_judge::{AnswerCache, ModelSpec};
 use lem_plugin_host::kernel::{Kernel, KernelConfig};
-use lem_plugin_host::{Judge, PluginSource, Runtime, RuntimeConfig};
+use lem_plugin_host::{Judge, Runtime, RuntimeConfig};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -76,7 +76,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let kernel_config = kernel_config(&config)?;
     let mut kernels = Vec::new();
     for name in &config.kernels {
-        let source = kernel_source(&name.value, &base_dir)
+        let source = crate::resolve::kernel(&name.value, &base_dir)
             .map_err(|e| config.error(name.line, e.to_string()))?;
         let kernel = Kernel::load(&runtime, &source, lem_core::Policy::default())
             .map_err(|e| config.error(name.line, format!("kernel `{}`: {e}", name.value)))?;
@@ -91,7 +91,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 )
                 .into());
         }
-        kernels.push((kernel_name(&name.value), kernel));
+        kernels.push((crate::resolve::kernel_name(&name.value), kernel));
     }
     let mut benchmarks = Vec::new();
     for run in &config.benchmarks {
@@ -363,35 +363,6 @@ fn check_spec(config: &EvalConfig, spec: &At<String>, base_dir: &Path) -> Result
         }
     }
     Ok(())
-}
-
-/// The shipped kernel `kernel-NAME`, or a kernel `.wasm` file.
-fn kernel_source(name: &str, base_dir: &Path) -> Result<PluginSource> {
-    if let Some(bytes) = lem_bundled::plugin(&format!("kernel-{name}")) {
-        return Ok(PluginSource::from_bytes(
-            format!("bundled:kernel-{name}"),
-            bytes,
-        ));
-    }
-    let path = base_dir.join(name);
-    if path.is_file() {
-        return Ok(PluginSource::from_file(&path)?);
-    }
-    let shipped: Vec<_> = lem_bundled::plugin_names()
-        .filter_map(|n| n.strip_prefix("kernel-"))
-        .collect();
-    Err(anyhow!(
-        "unknown kernel `{name}`: not a shipped kernel ({}) nor a .wasm file",
-        shipped.join(", ")
-    ))
-}
-
-/// A kernel's name in records: the shipped name, or the file's stem.
-fn kernel_name(reference: &str) -> String {
-    Path::new(reference).file_stem().map_or_else(
-        || reference.to_string(),
-        |s| s.to_string_lossy().into_owned(),
-    )
 }
 
 /// The kernel text and axioms the config names (read now, so a missing file
