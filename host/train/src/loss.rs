@@ -10,10 +10,11 @@
 //! and whose gradient in `h` is exactly `g`. Only the rows that predict a
 //! supervised token are passed in, so the prompt costs nothing here.
 
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 
-/// Rows per chunk: 64 rows of 262k logits is 64 MB.
-const CHUNK: usize = 64;
+/// Rows per chunk: 256 rows of 262k logits is 256 MB; fewer rows make the
+/// two matmuls markedly less efficient.
+const CHUNK: usize = 256;
 
 /// The loss of one batch.
 pub struct OutputLoss {
@@ -44,33 +45,42 @@ pub fn output_loss(
     }
     let hd = h.detach();
     let wt = w.t()?;
-    let targets_t = Tensor::from_slice(targets, n, h.device())?;
     let mut total = 0f64;
     let mut grads = Vec::new();
     for start in (0..n).step_by(CHUNK) {
         let len = CHUNK.min(n - start);
         let hc = hd.narrow(0, start, len)?;
-        let tc = targets_t.narrow(0, start, len)?;
+        let tc = &targets[start..start + len];
         let logits = hc.matmul(&wt)?;
-        let p = candle_nn::ops::softmax_last_dim(&logits)?;
-        drop(logits);
-        // -log p[target], floored so that an underflowed probability gives
-        // a large finite loss (103 nats) rather than infinity.
-        let pt = p.gather(&tc.unsqueeze(1)?, 1)?.squeeze(1)?;
-        let nll = pt
-            .to_dtype(DType::F32)?
-            .clamp(1e-45f32, 1f32)?
-            .log()?
-            .neg()?;
-        total += nll.sum_all()?.to_scalar::<f32>()? as f64;
-        if with_grad {
-            let g = (p.matmul(w)? - w.index_select(&tc, 0)?)?;
-            grads.push(g);
-        }
+        let (nll, g) = if logits.device().is_cpu() {
+            // In place: logits become (softmax - onehot) / n.
+            let op = SoftmaxMinusOnehot {
+                targets: tc.to_vec(),
+                scale: 1.0 / n as f32,
+                nll: std::sync::Mutex::new(0.0),
+            };
+            logits.inplace_op1(&op)?;
+            let nll = *op.nll.lock().expect("not poisoned");
+            let g = if with_grad { Some(logits.matmul(w)?) } else { None };
+            (nll, g)
+        } else {
+            let tt = Tensor::from_slice(tc, len, h.device())?;
+            let p = candle_nn::ops::softmax_last_dim(&logits)?;
+            let pt = p.gather(&tt.unsqueeze(1)?, 1)?.squeeze(1)?;
+            let nll = pt.clamp(1e-45f32, 1f32)?.log()?.neg()?.sum_all()?;
+            let g = if with_grad {
+                Some(((p.matmul(w)? - w.index_select(&tt, 0)?)? / n as f64)?)
+            } else {
+                None
+            };
+            (nll.to_scalar::<f32>()? as f64, g)
+        };
+        total += nll;
+        grads.extend(g);
     }
     let value = (total / n as f64) as f32;
     let loss = if with_grad {
-        let g = (Tensor::cat(&grads, 0)? / n as f64)?;
+        let g = Tensor::cat(&grads, 0)?;
         let constant = (hd * &g)?.sum_all()?;
         let surrogate = (h * &g)?.sum_all()?;
         let v = Tensor::new(value, h.device())?;
@@ -85,6 +95,60 @@ pub fn output_loss(
     })
 }
 
+/// Turns logits `[rows, vocab]` into `scale · (softmax − onehot(target))`
+/// in place, one pass for the maximum, one for the exponentials and their
+/// sum, one to normalise; adds each row's `−log p(target)` to `nll`
+/// (computed from the log-sum-exp, exact even where `p` underflows).
+struct SoftmaxMinusOnehot {
+    targets: Vec<u32>,
+    scale: f32,
+    nll: std::sync::Mutex<f64>,
+}
+
+impl candle_core::InplaceOp1 for SoftmaxMinusOnehot {
+    fn name(&self) -> &'static str {
+        "softmax-minus-onehot"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &mut candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<()> {
+        use rayon::prelude::*;
+        let candle_core::CpuStorage::F32(data) = storage else {
+            candle_core::bail!("softmax-minus-onehot needs f32 logits");
+        };
+        let (rows, vocab) = layout.shape().dims2()?;
+        let Some((a, b)) = layout.contiguous_offsets() else {
+            candle_core::bail!("softmax-minus-onehot needs contiguous logits");
+        };
+        let data = &mut data[a..b];
+        let nll: f64 = data
+            .par_chunks_mut(vocab)
+            .zip(self.targets.par_iter())
+            .map(|(row, &t)| {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let target_logit = row[t as usize];
+                let mut sum = 0f32;
+                for x in row.iter_mut() {
+                    *x = (*x - max).exp();
+                    sum += *x;
+                }
+                let k = self.scale / sum;
+                for x in row.iter_mut() {
+                    *x *= k;
+                }
+                row[t as usize] -= self.scale;
+                (max + sum.ln() - target_logit) as f64
+            })
+            .sum();
+        debug_assert_eq!(rows, self.targets.len());
+        *self.nll.lock().expect("not poisoned") += nll;
+        Ok(())
+    }
+}
+
 /// The plain reference: full logits and candle's cross-entropy (tests only).
 #[cfg(test)]
 fn reference_loss(h: &Tensor, w: &Tensor, targets: &[u32]) -> candle_core::Result<Tensor> {
@@ -97,7 +161,7 @@ fn reference_loss(h: &Tensor, w: &Tensor, targets: &[u32]) -> candle_core::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{Device, Var};
+    use candle_core::{DType, Device, Var};
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
         (a - b)

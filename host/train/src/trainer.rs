@@ -153,6 +153,7 @@ pub struct Trainer {
     model: Gemma3,
     tokenizer: Tokenizer,
     lora: LoraSet,
+    opt: AdamW,
     output: Tensor,
     device: Device,
     config: TrainConfig,
@@ -174,10 +175,17 @@ impl Trainer {
             let adapter = Adapter::load(path, &device)?;
             lora.resume_from(&adapter)?;
         }
+        let params = ParamsAdamW {
+            lr: config.learning_rate,
+            weight_decay: 0.0,
+            ..ParamsAdamW::default()
+        };
+        let opt = AdamW::new(lora.vars(), params)?;
         Ok(Trainer {
             model,
             tokenizer,
             lora,
+            opt,
             output,
             device,
             config,
@@ -252,12 +260,6 @@ impl Trainer {
             trainable_parameters: self.lora.parameter_count(),
             adapted_modules: self.lora.vars().len() / 2,
         });
-        let params = ParamsAdamW {
-            lr: self.config.learning_rate,
-            weight_decay: 0.0,
-            ..ParamsAdamW::default()
-        };
-        let mut opt = AdamW::new(self.lora.vars(), params)?;
         let mut order = BatchOrder::new(&train, self.config.batch_size, self.config.seed);
         let started = Instant::now();
         let (mut window_loss, mut window_tokens, mut window_steps) = (0f64, 0usize, 0usize);
@@ -269,7 +271,7 @@ impl Trainer {
             let members = order.next();
             let batch = Batch::new(&members.iter().map(|&i| &train[i]).collect::<Vec<_>>());
             let tokens: usize = members.iter().map(|&i| train[i].ids.len()).sum();
-            let loss = self.step(&batch, &mut opt)?;
+            let loss = self.step(&batch)?;
             first_loss.get_or_insert(loss);
             events(TrainEvent::Step {
                 iteration: it,
@@ -286,7 +288,7 @@ impl Trainer {
                 events(TrainEvent::Report {
                     iteration: it,
                     train_loss: final_train_loss,
-                    learning_rate: opt.learning_rate(),
+                    learning_rate: self.opt.learning_rate(),
                     iterations_per_second: window_steps as f64 / secs,
                     tokens_per_second: window_tokens as f64 / secs,
                     seconds_per_step: secs / window_steps as f64,
@@ -409,13 +411,25 @@ impl Trainer {
         hidden.reshape((batch.rows * batch.len, h))?.index_select(&from, 0)
     }
 
-    /// One optimizer step; returns the batch's loss.
-    fn step(&mut self, batch: &Batch, opt: &mut AdamW) -> Result<f32, TrainError> {
+    /// One optimizer step on `batch`; returns its loss (before the update).
+    pub fn step(&mut self, batch: &Batch) -> Result<f32, TrainError> {
         if !self.config.grad_checkpoint {
+            let t = Instant::now();
             let h = self.hidden(batch, true)?;
+            let t1 = t.elapsed().as_secs_f64();
             let out = output_loss(&h, &self.output, &batch.targets, true)?;
+            let t2 = t.elapsed().as_secs_f64();
             let grads = out.loss.backward()?;
-            opt.step(&grads)?;
+            let t3 = t.elapsed().as_secs_f64();
+            self.opt.step(&grads)?;
+            let t4 = t.elapsed().as_secs_f64();
+            tracing::debug!(
+                forward_s = t1,
+                loss_s = t2 - t1,
+                backward_s = t3 - t2,
+                update_s = t4 - t3,
+                "train step"
+            );
             return Ok(out.value);
         }
         // Gradient checkpointing: keep only each adapted block's input;
@@ -459,7 +473,7 @@ impl Trainer {
                 })?;
             }
         }
-        opt.step(&store)?;
+        self.opt.step(&store)?;
         Ok(out.value)
     }
 }

@@ -17,6 +17,8 @@ use std::time::Instant;
 pub enum Command {
     /// Generation speed against llama.cpp.
     Generate(GenerateArgs),
+    /// LoRA training speed and memory against PyTorch + PEFT.
+    Train(super::bench_train::Args),
 }
 
 /// Arguments of `lem bench generate`.
@@ -51,8 +53,10 @@ pub struct GenerateArgs {
 }
 
 pub fn run(command: Command) -> Result<ExitCode> {
-    let Command::Generate(args) = command;
-    let mut args = args;
+    let mut args = match command {
+        Command::Generate(args) => args,
+        Command::Train(args) => return super::bench_train::run(args),
+    };
     let threads = *args
         .model
         .threads
@@ -265,7 +269,7 @@ fn measure_bandwidth() -> f64 {
     (data.len() * 8) as f64 / best
 }
 
-fn machine() -> String {
+pub(super) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {

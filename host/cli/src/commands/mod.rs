@@ -1,6 +1,7 @@
 //! One file per subcommand.
 
 pub mod bench;
+pub mod bench_train;
 pub mod chat;
 pub mod distill;
 pub mod engine_args;

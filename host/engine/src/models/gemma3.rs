@@ -162,9 +162,9 @@ impl RmsNorm {
         candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps)
     }
 
-    /// The same, built from differentiable ops (candle's fused one has no backward).
+    /// The same, differentiable (candle's fused one has no backward).
     pub(crate) fn forward_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        candle_nn::ops::rms_norm_slow(x, &self.weight, self.eps)
+        super::train_ops::rms_norm(x, &self.weight, self.eps)
     }
 }
 
@@ -200,12 +200,12 @@ impl Rope {
         candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)
     }
 
-    /// [`Rope::apply`] from differentiable ops, positions `0..t`.
+    /// [`Rope::apply`], differentiable, positions `0..t`.
     fn apply_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let t = x.dim(2)?;
         let cos = self.cos.narrow(0, 0, t)?;
         let sin = self.sin.narrow(0, 0, t)?;
-        candle_nn::rotary_emb::rope_slow(&x.contiguous()?, &cos, &sin)
+        super::train_ops::rope(x, &cos, &sin)
     }
 
     /// Rotates `x` [b, heads, 1, d], row `i` at `positions[i]`.
@@ -306,15 +306,20 @@ impl Layer {
         let (q, k) = (rope.apply_train(&q)?, rope.apply_train(&k)?);
         let group = a.n_head / a.n_kv;
         let q = q.reshape((b, a.n_kv, group * t, a.head_dim))?;
-        let mut scores = (q.matmul(&k.t()?)? * a.scale)?;
-        if let Some(cap) = a.softcap {
-            scores = ((scores / cap)?.tanh()? * cap)?;
-        }
-        let mask = mask
-            .unsqueeze(0)?
-            .broadcast_as((group, t, t))?
-            .reshape((group * t, t))?;
-        let probs = candle_nn::ops::softmax(&scores.broadcast_add(&mask)?, D::Minus1)?;
+        let scores = q.matmul(&k.t()?)?;
+        let probs = if a.softcap.is_none() && scores.device().is_cpu() {
+            super::train_ops::causal_softmax(&scores, t, a.scale, a.window)?
+        } else {
+            let mut scores = (scores * a.scale)?;
+            if let Some(cap) = a.softcap {
+                scores = ((scores / cap)?.tanh()? * cap)?;
+            }
+            let mask = mask
+                .unsqueeze(0)?
+                .broadcast_as((group, t, t))?
+                .reshape((group * t, t))?;
+            candle_nn::ops::softmax(&scores.broadcast_add(&mask)?, D::Minus1)?
+        };
         let out = probs
             .matmul(&v)?
             .reshape((b, a.n_head, t, a.head_dim))?
@@ -324,10 +329,11 @@ impl Layer {
         let x = (x + self.post_attention_layernorm.forward_train(&out)?)?;
         let h = self.pre_feedforward_layernorm.forward_train(&x)?;
         let m = &self.mlp;
-        let gate = m.gate_proj.forward_train(&h, dropout)?.gelu()?;
-        let mlp = m
-            .down_proj
-            .forward_train(&(gate * m.up_proj.forward_train(&h, dropout)?)?, dropout)?;
+        let gated = super::train_ops::gelu_mul(
+            &m.gate_proj.forward_train(&h, dropout)?,
+            &m.up_proj.forward_train(&h, dropout)?,
+        )?;
+        let mlp = m.down_proj.forward_train(&gated, dropout)?;
         &x + self.post_feedforward_layernorm.forward_train(&mlp)?
     }
 }

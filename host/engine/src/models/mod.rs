@@ -6,6 +6,7 @@
 
 pub mod gemma3;
 pub mod linear;
+pub mod train_ops;
 pub mod weights;
 
 use crate::EngineError;

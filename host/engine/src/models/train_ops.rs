@@ -1,0 +1,522 @@
+//! Fused, differentiable CPU ops for training: RMSNorm, rope, causal
+//! (windowed) softmax and GELU-gated products.
+//!
+//! candle's fused versions of these have no backward, and its composite
+//! versions (`rms_norm_slow`, `rope_slow`, `softmax`, `gelu() * up`) build 5
+//! to 10 graph nodes each, every one a full pass over its tensor and an
+//! allocation, forward and backward: with 18 blocks that was most of a LoRA
+//! step's time outside the matmuls. Each op here is one pass forward and
+//! one or two backward. On other devices the composite versions are used.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+fn f32s<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+    let CpuStorage::F32(v) = s else {
+        candle_core::bail!("{what}: needs f32");
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&v[a..b]),
+        None => candle_core::bail!("{what}: needs a contiguous tensor"),
+    }
+}
+
+fn out(v: Vec<f32>, l: &Layout) -> (CpuStorage, Shape) {
+    (CpuStorage::F32(v), l.shape().clone())
+}
+
+// ---------------------------------------------------------------- RMSNorm
+
+/// `x / sqrt(mean(x²) + eps) · w` over the last dimension; `w` gets no gradient.
+pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f32) -> candle_core::Result<Tensor> {
+    if !x.device().is_cpu() {
+        return candle_nn::ops::rms_norm_slow(x, w, eps);
+    }
+    x.contiguous()?.apply_op2(&w.contiguous()?, RmsNorm { eps })
+}
+
+struct RmsNorm {
+    eps: f32,
+}
+
+impl RmsNorm {
+    fn inv_rms(&self, row: &[f32]) -> f32 {
+        let ss: f32 = row.iter().map(|v| v * v).sum();
+        1.0 / (ss / row.len() as f32 + self.eps).sqrt()
+    }
+}
+
+impl CustomOp2 for RmsNorm {
+    fn name(&self) -> &'static str {
+        "train-rms-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (x, w) = (f32s(xs, xl, "rms-norm")?, f32s(ws, wl, "rms-norm")?);
+        let d = w.len();
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(d)
+            .zip(x.par_chunks(d))
+            .for_each(|(yr, xr)| {
+                let r = self.inv_rms(xr);
+                for ((y, x), w) in yr.iter_mut().zip(xr).zip(w) {
+                    *y = x * r * w;
+                }
+            });
+        Ok(out(y, xl))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _y: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let dx = x.apply_op3_no_bwd(
+            &w.contiguous()?,
+            &grad.contiguous()?,
+            &RmsNormGrad { eps: self.eps },
+        )?;
+        Ok((Some(dx), None))
+    }
+}
+
+/// `dx = r·w·g − x·r³·mean(x·w·g)`, `r = 1/rms(x)`.
+struct RmsNormGrad {
+    eps: f32,
+}
+
+impl CustomOp3 for RmsNormGrad {
+    fn name(&self) -> &'static str {
+        "train-rms-norm-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        gs: &CpuStorage,
+        gl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32s(xs, xl, "rms-norm-grad")?;
+        let w = f32s(ws, wl, "rms-norm-grad")?;
+        let g = f32s(gs, gl, "rms-norm-grad")?;
+        let d = w.len();
+        let norm = RmsNorm { eps: self.eps };
+        let mut dx = vec![0f32; x.len()];
+        dx.par_chunks_mut(d)
+            .zip(x.par_chunks(d).zip(g.par_chunks(d)))
+            .for_each(|(dr, (xr, gr))| {
+                let r = norm.inv_rms(xr);
+                let s: f32 = xr.iter().zip(gr).zip(w).map(|((x, g), w)| x * g * w).sum();
+                let k = r * r * r * s / d as f32;
+                for (((dx, x), g), w) in dr.iter_mut().zip(xr).zip(gr).zip(w) {
+                    *dx = r * w * g - x * k;
+                }
+            });
+        Ok(out(dx, xl))
+    }
+}
+
+// ------------------------------------------------------------------- Rope
+
+/// Rotates `x` `[b, heads, t, d]` (halves layout, as Gemma) by `cos`/`sin`
+/// `[t, d/2]`.
+pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
+    if !x.device().is_cpu() {
+        return candle_nn::rotary_emb::rope_slow(&x.contiguous()?, cos, sin);
+    }
+    x.contiguous()?
+        .apply_op3(&cos.contiguous()?, &sin.contiguous()?, Rope { inverse: false })
+}
+
+struct Rope {
+    inverse: bool,
+}
+
+impl CustomOp3 for Rope {
+    fn name(&self) -> &'static str {
+        "train-rope"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        cs: &CpuStorage,
+        cl: &Layout,
+        ss: &CpuStorage,
+        sl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32s(xs, xl, "rope")?;
+        let (cos, sin) = (f32s(cs, cl, "rope")?, f32s(ss, sl, "rope")?);
+        let (_, _, t, d) = xl.shape().dims4()?;
+        let half = d / 2;
+        if cos.len() != t * half || sin.len() != t * half {
+            candle_core::bail!("rope: tables are not [{t}, {half}]");
+        }
+        let sign = if self.inverse { -1.0 } else { 1.0 };
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(t * d)
+            .zip(x.par_chunks(t * d))
+            .for_each(|(yb, xb)| {
+                for p in 0..t {
+                    let (xr, yr) = (&xb[p * d..(p + 1) * d], &mut yb[p * d..(p + 1) * d]);
+                    let (c, s) = (&cos[p * half..(p + 1) * half], &sin[p * half..(p + 1) * half]);
+                    for i in 0..half {
+                        let (a, b) = (xr[i], xr[i + half]);
+                        let si = sign * s[i];
+                        yr[i] = a * c[i] - b * si;
+                        yr[i + half] = b * c[i] + a * si;
+                    }
+                }
+            });
+        Ok(out(y, xl))
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        _y: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        // A rotation's gradient is the inverse rotation of the gradient.
+        let dx = grad.contiguous()?.apply_op3_no_bwd(
+            cos,
+            sin,
+            &Rope {
+                inverse: !self.inverse,
+            },
+        )?;
+        Ok((Some(dx), None, None))
+    }
+}
+
+// ----------------------------------------------------- causal softmax
+
+/// `softmax(scale·x + mask)` over the last dimension of scores
+/// `[..., rows, l]` from position 0, where row `r` is the query at position
+/// `r % t` and may see keys `k ≤ r % t` (within `window` when given).
+pub fn causal_softmax(
+    x: &Tensor,
+    t: usize,
+    scale: f64,
+    window: Option<usize>,
+) -> candle_core::Result<Tensor> {
+    x.contiguous()?.apply_op1(CausalSoftmax {
+        t,
+        scale: scale as f32,
+        window,
+    })
+}
+
+#[derive(Clone, Copy)]
+struct CausalSoftmax {
+    t: usize,
+    scale: f32,
+    window: Option<usize>,
+}
+
+impl CausalSoftmax {
+    /// Visible keys of query row `r`: `from..=q`.
+    fn visible(&self, r: usize) -> (usize, usize) {
+        let q = r % self.t;
+        let from = match self.window {
+            Some(w) if q + 1 > w => q + 1 - w,
+            _ => 0,
+        };
+        (from, q)
+    }
+}
+
+impl CustomOp1 for CausalSoftmax {
+    fn name(&self) -> &'static str {
+        "train-causal-softmax"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32s(s, l, "causal-softmax")?;
+        let len = l.shape().dims().last().copied().unwrap_or(1);
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(len)
+            .zip(x.par_chunks(len))
+            .enumerate()
+            .for_each(|(r, (yr, xr))| {
+                let (from, to) = self.visible(r);
+                let to = to.min(len - 1);
+                let max = xr[from..=to]
+                    .iter()
+                    .fold(f32::NEG_INFINITY, |m, v| m.max(*v))
+                    * self.scale;
+                let mut sum = 0f32;
+                for (y, x) in yr[from..=to].iter_mut().zip(&xr[from..=to]) {
+                    *y = (x * self.scale - max).exp();
+                    sum += *y;
+                }
+                let k = 1.0 / sum;
+                for y in &mut yr[from..=to] {
+                    *y *= k;
+                }
+            });
+        Ok(out(y, l))
+    }
+
+    fn bwd(&self, _x: &Tensor, y: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let dx = y.apply_op2_no_bwd(&grad.contiguous()?, &CausalSoftmaxGrad(*self))?;
+        Ok(Some(dx))
+    }
+}
+
+/// `dx = scale · y · (g − Σ g·y)`.
+struct CausalSoftmaxGrad(CausalSoftmax);
+
+impl CustomOp2 for CausalSoftmaxGrad {
+    fn name(&self) -> &'static str {
+        "train-causal-softmax-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        ys: &CpuStorage,
+        yl: &Layout,
+        gs: &CpuStorage,
+        gl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (y, g) = (f32s(ys, yl, "softmax-grad")?, f32s(gs, gl, "softmax-grad")?);
+        let len = yl.shape().dims().last().copied().unwrap_or(1);
+        let scale = self.0.scale;
+        let mut dx = vec![0f32; y.len()];
+        dx.par_chunks_mut(len)
+            .zip(y.par_chunks(len).zip(g.par_chunks(len)))
+            .enumerate()
+            .for_each(|(r, (dr, (yr, gr)))| {
+                let (from, to) = self.0.visible(r);
+                let to = to.min(len - 1);
+                let dot: f32 = yr[from..=to]
+                    .iter()
+                    .zip(&gr[from..=to])
+                    .map(|(y, g)| y * g)
+                    .sum();
+                for i in from..=to {
+                    dr[i] = scale * yr[i] * (gr[i] - dot);
+                }
+            });
+        Ok(out(dx, yl))
+    }
+}
+
+// ------------------------------------------------------------- GELU gate
+
+const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+const GELU_C: f32 = 0.044_715;
+
+fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + GELU_C * x * x * x)).tanh())
+}
+
+fn gelu_grad(x: f32) -> f32 {
+    let u = SQRT_2_OVER_PI * (x + GELU_C * x * x * x);
+    let th = u.tanh();
+    0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * x * x)
+}
+
+/// `gelu_tanh(gate) · up`, the Gemma MLP's gated product.
+pub fn gelu_mul(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {
+    if !gate.device().is_cpu() {
+        return gate.gelu()? * up;
+    }
+    gate.contiguous()?.apply_op2(&up.contiguous()?, GeluMul)
+}
+
+struct GeluMul;
+
+impl CustomOp2 for GeluMul {
+    fn name(&self) -> &'static str {
+        "train-gelu-mul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        gs: &CpuStorage,
+        gl: &Layout,
+        us: &CpuStorage,
+        ul: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (g, u) = (f32s(gs, gl, "gelu-mul")?, f32s(us, ul, "gelu-mul")?);
+        if g.len() != u.len() {
+            candle_core::bail!("gelu-mul: shapes differ");
+        }
+        let mut y = vec![0f32; g.len()];
+        y.par_chunks_mut(4096)
+            .zip(g.par_chunks(4096).zip(u.par_chunks(4096)))
+            .for_each(|(yc, (gc, uc))| {
+                for ((y, g), u) in yc.iter_mut().zip(gc).zip(uc) {
+                    *y = gelu(*g) * u;
+                }
+            });
+        Ok(out(y, gl))
+    }
+
+    fn bwd(
+        &self,
+        gate: &Tensor,
+        up: &Tensor,
+        _y: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let d_gate = gate.apply_op3_no_bwd(up, &grad, &GeluMulGrad { for_gate: true })?;
+        let d_up = gate.apply_op3_no_bwd(up, &grad, &GeluMulGrad { for_gate: false })?;
+        Ok((Some(d_gate), Some(d_up)))
+    }
+}
+
+/// `d_gate = g·up·gelu'(gate)` or `d_up = g·gelu(gate)`.
+struct GeluMulGrad {
+    for_gate: bool,
+}
+
+impl CustomOp3 for GeluMulGrad {
+    fn name(&self) -> &'static str {
+        "train-gelu-mul-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        gs: &CpuStorage,
+        gl: &Layout,
+        us: &CpuStorage,
+        ul: &Layout,
+        ds: &CpuStorage,
+        dl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let gate = f32s(gs, gl, "gelu-mul-grad")?;
+        let up = f32s(us, ul, "gelu-mul-grad")?;
+        let d = f32s(ds, dl, "gelu-mul-grad")?;
+        let mut y = vec![0f32; gate.len()];
+        y.par_chunks_mut(4096)
+            .zip(gate.par_chunks(4096).zip(up.par_chunks(4096).zip(d.par_chunks(4096))))
+            .for_each(|(yc, (gc, (uc, dc)))| {
+                for (((y, g), u), d) in yc.iter_mut().zip(gc).zip(uc).zip(dc) {
+                    *y = if self.for_gate {
+                        d * u * gelu_grad(*g)
+                    } else {
+                        d * gelu(*g)
+                    };
+                }
+            });
+        Ok(out(y, gl))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{D, Device, Var};
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    /// Value and input gradient of `fused` match those of `reference`
+    /// under a random linear functional of the output.
+    fn check(
+        shape: &[usize],
+        fused: impl Fn(&Tensor) -> Tensor,
+        reference: impl Fn(&Tensor) -> Tensor,
+    ) {
+        let x = Var::randn(0f32, 1.0, shape, &Device::Cpu).unwrap();
+        let (a, b) = (fused(x.as_tensor()), reference(x.as_tensor()));
+        assert!(max_diff(&a, &b) < 1e-4, "values differ by {}", max_diff(&a, &b));
+        let probe = Tensor::randn(0f32, 1.0, a.shape(), &Device::Cpu).unwrap();
+        let ga = (a * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let gb = (b * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let d = max_diff(ga.get(&x).unwrap(), gb.get(&x).unwrap());
+        assert!(d < 1e-3, "gradients differ by {d}");
+    }
+
+    #[test]
+    fn rms_norm_matches_the_composite() {
+        let w = Tensor::randn(0f32, 1.0, 16, &Device::Cpu).unwrap();
+        check(
+            &[3, 5, 16],
+            |x| rms_norm(x, &w, 1e-6).unwrap(),
+            |x| candle_nn::ops::rms_norm_slow(x, &w, 1e-6).unwrap(),
+        );
+    }
+
+    #[test]
+    fn rope_matches_the_composite() {
+        let cos = Tensor::randn(0f32, 1.0, (7, 4), &Device::Cpu).unwrap();
+        let sin = Tensor::randn(0f32, 1.0, (7, 4), &Device::Cpu).unwrap();
+        check(
+            &[2, 3, 7, 8],
+            |x| rope(x, &cos, &sin).unwrap(),
+            |x| candle_nn::rotary_emb::rope_slow(x, &cos, &sin).unwrap(),
+        );
+    }
+
+    #[test]
+    fn causal_softmax_matches_mask_then_softmax() {
+        let (t, group) = (6, 2);
+        for window in [None, Some(3)] {
+            let mask: Vec<f32> = (0..group * t)
+                .flat_map(|r| {
+                    let q = r % t;
+                    (0..t).map(move |k| {
+                        let ok = k <= q && window.is_none_or(|w| q - k < w);
+                        if ok { 0.0 } else { f32::NEG_INFINITY }
+                    })
+                })
+                .collect();
+            let mask = Tensor::from_vec(mask, (group * t, t), &Device::Cpu).unwrap();
+            check(
+                &[2, 1, group * t, t],
+                |x| causal_softmax(x, t, 0.5, window).unwrap(),
+                |x| {
+                    let s = (x * 0.5).unwrap().broadcast_add(&mask).unwrap();
+                    candle_nn::ops::softmax(&s, D::Minus1).unwrap()
+                },
+            );
+        }
+    }
+
+    #[test]
+    fn gelu_mul_matches_the_composite() {
+        let up = Var::randn(0f32, 1.0, (4, 9), &Device::Cpu).unwrap();
+        check(
+            &[4, 9],
+            |g| gelu_mul(g, up.as_tensor()).unwrap(),
+            |g| (g.gelu().unwrap() * up.as_tensor()).unwrap(),
+        );
+        // And the gradient that reaches `up`.
+        let gate = Tensor::randn(0f32, 1.0, (4, 9), &Device::Cpu).unwrap();
+        let a = gelu_mul(&gate, up.as_tensor()).unwrap().sum_all().unwrap();
+        let b = (gate.gelu().unwrap() * up.as_tensor())
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        let (ga, gb) = (a.backward().unwrap(), b.backward().unwrap());
+        assert!(max_diff(ga.get(&up).unwrap(), gb.get(&up).unwrap()) < 1e-4);
+    }
+}
