@@ -17,7 +17,7 @@ import time
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--gguf", required=True)
-    p.add_argument("--batch", required=True, help="JSON file: {\"rows\": [[ids...], ...]}")
+    p.add_argument("--batch", required=True, help="JSON file: {\"rows\": [[ids...], ...], \"labels\": [[id or -100, ...], ...]}")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--rank", type=int, default=8)
@@ -45,15 +45,17 @@ def main():
     )
     model = get_peft_model(model, config)
     model.train()
-    rows = json.load(open(a.batch))["rows"]
-    ids = torch.tensor(rows, dtype=torch.long)
+    batch = json.load(open(a.batch))
+    ids = torch.tensor(batch["rows"], dtype=torch.long)
+    # Positions lem does not supervise are -100 (ignored) here.
+    labels = torch.tensor(batch.get("labels", batch["rows"]), dtype=torch.long)
     opt = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=a.lr, weight_decay=0.0
     )
     losses, times = [], []
     for _ in range(a.steps):
         t = time.perf_counter()
-        out = model(input_ids=ids, labels=ids)
+        out = model(input_ids=ids, labels=labels)
         out.loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)

@@ -48,6 +48,10 @@ pub struct Args {
     /// Recompute activations in backward.
     #[arg(long)]
     grad_checkpoint: bool,
+    /// Share of each row that carries loss (its end), as with --mask-prompt:
+    /// 1 supervises every token; 0.5 masks the first half as a prompt.
+    #[arg(long, default_value_t = 1.0)]
+    supervised: f64,
     /// Text the batch is cut from (chat JSONL, rendered with the chat template).
     #[arg(long, default_value = "training/train.jsonl")]
     data: PathBuf,
@@ -104,11 +108,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         base_model_sha256: None,
     };
     let mut trainer = Trainer::new(model, tokenizer, config)?;
+    if !(args.supervised > 0.0 && args.supervised <= 1.0) {
+        bail!("--supervised must be in (0, 1]");
+    }
+    let prompt = ((1.0 - args.supervised) * args.seq as f64).round() as usize;
     let examples: Vec<Tokenized> = rows
         .iter()
         .map(|ids| Tokenized {
             ids: ids.clone(),
-            supervised: (0..ids.len()).map(|p| p > 0).collect(),
+            supervised: (0..ids.len()).map(|p| p > 0 && p >= prompt).collect(),
         })
         .collect();
     let batch = Batch::new(&examples.iter().collect::<Vec<_>>());
@@ -131,14 +139,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Err("skipped (--no-peer)".to_string())
     } else {
         eprintln!("running the PyTorch + PEFT peer ...");
-        peft_peer(&path, threads, &args, &rows)
+        peft_peer(&path, threads, &args, &examples)
     };
     let tokens = (args.rows * args.seq) as f64;
     let report = json!({
         "machine": super::bench::machine(),
         "threads": threads,
         "model": path.display().to_string(),
-        "shape": {"rows": args.rows, "seq": args.seq, "rank": args.lora_rank, "alpha": args.lora_alpha, "targets": args.lora_targets, "learning_rate": LEARNING_RATE, "grad_checkpoint": args.grad_checkpoint},
+        "shape": {"rows": args.rows, "seq": args.seq, "supervised": args.supervised, "rank": args.lora_rank, "alpha": args.lora_alpha, "targets": args.lora_targets, "learning_rate": LEARNING_RATE, "grad_checkpoint": args.grad_checkpoint},
         "lem": summarize(&ours, tokens),
         "pytorch_peft": peer.as_ref().map(|p| summarize(p, tokens)).unwrap_or_else(|e| json!({"unavailable": e})),
     });
@@ -164,11 +172,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     .map(|(label, key, d)| vec![label.to_string(), cell(a, key, *d), cell(b, key, *d)])
     .collect::<Vec<_>>();
     println!(
-        "{} threads, {}; batch {}x{}, LoRA r={} alpha={} on {}",
+        "{} threads, {}; batch {}x{} ({:.0}% supervised), LoRA r={} alpha={} on {}",
         threads,
         super::bench::machine(),
         args.rows,
         args.seq,
+        args.supervised * 100.0,
         args.lora_rank,
         args.lora_alpha,
         args.lora_targets
@@ -239,11 +248,24 @@ fn peft_peer(
     model: &std::path::Path,
     threads: usize,
     args: &Args,
-    rows: &[Vec<u32>],
+    examples: &[Tokenized],
 ) -> Result<Value, String> {
     let script = PathBuf::from(lem_bundled::BENCHMARKS_DIR).join("../scripts/train_peft_peer.py");
     let batch = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
-    std::fs::write(batch.path(), json!({"rows": rows}).to_string()).map_err(|e| e.to_string())?;
+    let rows: Vec<&Vec<u32>> = examples.iter().map(|e| &e.ids).collect();
+    // Hugging Face shifts labels itself: label p is the token at p, -100 if unsupervised.
+    let labels: Vec<Vec<i64>> = examples
+        .iter()
+        .map(|e| {
+            e.ids
+                .iter()
+                .zip(&e.supervised)
+                .map(|(&id, &s)| if s { id as i64 } else { -100 })
+                .collect()
+        })
+        .collect();
+    std::fs::write(batch.path(), json!({"rows": rows, "labels": labels}).to_string())
+        .map_err(|e| e.to_string())?;
     let targets = parse_targets(&args.lora_targets)
         .map_err(|e| e.to_string())?
         .join(",");

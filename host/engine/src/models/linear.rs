@@ -108,10 +108,17 @@ impl Linear {
     }
 }
 
+/// `scale·(x·Aᵀ)·Bᵀ`, as 2-D matmuls (no broadcast copies of A and B), the
+/// scale applied to the rank-wide intermediate.
 fn lora_delta(x: &Tensor, l: &Lora) -> candle_core::Result<Tensor> {
-    x.broadcast_matmul(&l.a.t()?)?
-        .broadcast_matmul(&l.b.t()?)?
-        .affine(l.scale, 0.0)
+    let dims = x.dims().to_vec();
+    let inp = dims[dims.len() - 1];
+    let rows = x.elem_count() / inp;
+    let low = (x.reshape((rows, inp))?.matmul(&l.a.t()?)? * l.scale)?;
+    let y = low.matmul(&l.b.t()?)?;
+    let mut shape = dims;
+    *shape.last_mut().expect("non-empty dims") = y.dim(1)?;
+    y.reshape(shape)
 }
 
 /// `x·Wᵀ` for `x` `[..., in]` and a frozen `W` `[out, in]`, whose backward

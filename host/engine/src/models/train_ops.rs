@@ -25,6 +25,108 @@ fn out(v: Vec<f32>, l: &Layout) -> (CpuStorage, Shape) {
     (CpuStorage::F32(v), l.shape().clone())
 }
 
+// ------------------------------------------------------------- fast math
+
+/// Kernels with a body written so loops vectorize, compiled three times —
+/// for AVX-512, for AVX2 + FMA and for the baseline — and chosen at run
+/// time: the training ops spend their non-matmul time in `exp` and `tanh`
+/// over millions of elements, which libm evaluates one at a time.
+macro_rules! simd_kernel {
+    ($(#[$doc:meta])* fn $name:ident($($arg:ident : $ty:ty),*) -> $ret:ty $body:block) => {
+        $(#[$doc])*
+        pub fn $name($($arg: $ty),*) -> $ret {
+            #[inline(always)]
+            fn body($($arg: $ty),*) -> $ret $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                fn wide($($arg: $ty),*) -> $ret { body($($arg),*) }
+                #[target_feature(enable = "avx2,fma")]
+                fn narrow($($arg: $ty),*) -> $ret { body($($arg),*) }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has the features `wide` was compiled for.
+                    return unsafe { wide($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: as above.
+                    return unsafe { narrow($($arg),*) };
+                }
+            }
+            body($($arg),*)
+        }
+    };
+}
+
+/// `e^x` within a few ulp for `x` in [-87, 88] (clamped outside: below it
+/// gives ~1e-38 where the true value is smaller still), Cephes' polynomial.
+#[inline(always)]
+pub fn fast_exp(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let mut p = 1.987_569_1e-4f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 5.000_000_1e-1;
+    let e = p * r * r + r + 1.0;
+    e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// `tanh(x)` from [`fast_exp`].
+#[inline(always)]
+fn fast_tanh(x: f32) -> f32 {
+    let e = fast_exp(2.0 * x.clamp(-9.0, 9.0));
+    (e - 1.0) / (e + 1.0)
+}
+
+simd_kernel! {
+    /// `row[i] = e^(row[i]·scale − shift)`; returns the sum.
+    fn exp_in_place(row: &mut [f32], scale: f32, shift: f32) -> f32 {
+        let mut acc = [0f32; 16];
+        let mut chunks = row.chunks_exact_mut(16);
+        for c in &mut chunks {
+            for i in 0..16 {
+                c[i] = fast_exp(c[i] * scale - shift);
+                acc[i] += c[i];
+            }
+        }
+        let mut sum: f32 = acc.iter().sum();
+        for v in chunks.into_remainder() {
+            *v = fast_exp(*v * scale - shift);
+            sum += *v;
+        }
+        sum
+    }
+}
+
+simd_kernel! {
+    /// `y = gelu(g)·u`.
+    fn gelu_mul_kernel(y: &mut [f32], g: &[f32], u: &[f32]) -> () {
+        for ((y, g), u) in y.iter_mut().zip(g).zip(u) {
+            *y = gelu(*g) * u;
+        }
+    }
+}
+
+simd_kernel! {
+    /// `dg = d·u·gelu'(g)`, `du = d·gelu(g)`.
+    fn gelu_mul_grad_kernel(dg: &mut [f32], du: &mut [f32], g: &[f32], u: &[f32], d: &[f32]) -> () {
+        for i in 0..g.len().min(dg.len()).min(du.len()).min(u.len()).min(d.len()) {
+            let x = g[i];
+            let th = fast_tanh(SQRT_2_OVER_PI * (x + GELU_C * x * x * x));
+            let value = 0.5 * x * (1.0 + th);
+            let slope = 0.5 * (1.0 + th)
+                + 0.5 * x * (1.0 - th * th) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * x * x);
+            dg[i] = d[i] * u[i] * slope;
+            du[i] = d[i] * value;
+        }
+    }
+}
+
 // ---------------------------------------------------------------- RMSNorm
 
 /// `x / sqrt(mean(x²) + eps) · w` over the last dimension; `w` gets no gradient.
@@ -259,11 +361,8 @@ impl CustomOp1 for CausalSoftmax {
                     .iter()
                     .fold(f32::NEG_INFINITY, |m, v| m.max(*v))
                     * self.scale;
-                let mut sum = 0f32;
-                for (y, x) in yr[from..=to].iter_mut().zip(&xr[from..=to]) {
-                    *y = (x * self.scale - max).exp();
-                    sum += *y;
-                }
+                yr[from..=to].copy_from_slice(&xr[from..=to]);
+                let sum = exp_in_place(&mut yr[from..=to], self.scale, max);
                 let k = 1.0 / sum;
                 for y in &mut yr[from..=to] {
                     *y *= k;
@@ -321,14 +420,9 @@ impl CustomOp2 for CausalSoftmaxGrad {
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
 const GELU_C: f32 = 0.044_715;
 
+#[inline(always)]
 fn gelu(x: f32) -> f32 {
-    0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + GELU_C * x * x * x)).tanh())
-}
-
-fn gelu_grad(x: f32) -> f32 {
-    let u = SQRT_2_OVER_PI * (x + GELU_C * x * x * x);
-    let th = u.tanh();
-    0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * x * x)
+    0.5 * x * (1.0 + fast_tanh(SQRT_2_OVER_PI * (x + GELU_C * x * x * x)))
 }
 
 /// `gelu_tanh(gate) · up`, the Gemma MLP's gated product.
@@ -360,11 +454,7 @@ impl CustomOp2 for GeluMul {
         let mut y = vec![0f32; g.len()];
         y.par_chunks_mut(4096)
             .zip(g.par_chunks(4096).zip(u.par_chunks(4096)))
-            .for_each(|(yc, (gc, uc))| {
-                for ((y, g), u) in yc.iter_mut().zip(gc).zip(uc) {
-                    *y = gelu(*g) * u;
-                }
-            });
+            .for_each(|(yc, (gc, uc))| gelu_mul_kernel(yc, gc, uc));
         Ok(out(y, gl))
     }
 
@@ -375,17 +465,14 @@ impl CustomOp2 for GeluMul {
         _y: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let grad = grad.contiguous()?;
-        let d_gate = gate.apply_op3_no_bwd(up, &grad, &GeluMulGrad { for_gate: true })?;
-        let d_up = gate.apply_op3_no_bwd(up, &grad, &GeluMulGrad { for_gate: false })?;
-        Ok((Some(d_gate), Some(d_up)))
+        // One pass makes both gradients, stacked `[2, ...]`.
+        let both = gate.apply_op3_no_bwd(up, &grad.contiguous()?, &GeluMulGrad)?;
+        Ok((Some(both.get(0)?), Some(both.get(1)?)))
     }
 }
 
-/// `d_gate = g·up·gelu'(gate)` or `d_up = g·gelu(gate)`.
-struct GeluMulGrad {
-    for_gate: bool,
-}
+/// `[d_gate, d_up]` = `[g·up·gelu'(gate), g·gelu(gate)]`.
+struct GeluMulGrad;
 
 impl CustomOp3 for GeluMulGrad {
     fn name(&self) -> &'static str {
@@ -404,19 +491,17 @@ impl CustomOp3 for GeluMulGrad {
         let gate = f32s(gs, gl, "gelu-mul-grad")?;
         let up = f32s(us, ul, "gelu-mul-grad")?;
         let d = f32s(ds, dl, "gelu-mul-grad")?;
-        let mut y = vec![0f32; gate.len()];
-        y.par_chunks_mut(4096)
-            .zip(gate.par_chunks(4096).zip(up.par_chunks(4096).zip(d.par_chunks(4096))))
-            .for_each(|(yc, (gc, (uc, dc)))| {
-                for (((y, g), u), d) in yc.iter_mut().zip(gc).zip(uc).zip(dc) {
-                    *y = if self.for_gate {
-                        d * u * gelu_grad(*g)
-                    } else {
-                        d * gelu(*g)
-                    };
-                }
-            });
-        Ok(out(y, gl))
+        let n = gate.len();
+        let mut both = vec![0f32; 2 * n];
+        let (dg, du) = both.split_at_mut(n);
+        const C: usize = 4096;
+        dg.par_chunks_mut(C)
+            .zip(du.par_chunks_mut(C))
+            .zip(gate.par_chunks(C).zip(up.par_chunks(C).zip(d.par_chunks(C))))
+            .for_each(|((dg, du), (g, (u, d)))| gelu_mul_grad_kernel(dg, du, g, u, d));
+        let mut dims = vec![2];
+        dims.extend_from_slice(gl.shape().dims());
+        Ok((CpuStorage::F32(both), Shape::from(dims)))
     }
 }
 
@@ -499,6 +584,20 @@ mod tests {
                 },
             );
         }
+    }
+
+    #[test]
+    fn fast_exp_is_close_to_exp() {
+        for i in -8700..=8800 {
+            let x = i as f32 / 100.0;
+            let (a, b) = (fast_exp(x), x.exp());
+            assert!(((a - b) / b).abs() < 2e-6, "exp({x}): {a} vs {b}");
+        }
+        let mut row: Vec<f32> = (0..37).map(|i| i as f32 / 10.0).collect();
+        let sum = exp_in_place(&mut row, 2.0, 1.0);
+        let expected: f32 = (0..37).map(|i| (i as f32 / 5.0 - 1.0).exp()).sum();
+        assert!((sum - expected).abs() / expected < 1e-5);
+        assert!((row[36] - 6.2f32.exp()).abs() / row[36] < 1e-5);
     }
 
     #[test]
