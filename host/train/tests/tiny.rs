@@ -293,3 +293,34 @@ fn bad_data_and_mismatched_adapters_are_clear_errors() {
         .to_string();
     assert!(err.contains("trained on another model"), "{err}");
 }
+
+#[test]
+fn a_second_run_resumes_from_the_first_runs_adapter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    lem_engine::testing::write_model_dir(&dir.join("model"), 4);
+    write_data(&dir.join("data"));
+    let (first, _) = train(dir, config(&dir.join("data"), &dir.join("stage1"), 10));
+    let mut cfg = config(&dir.join("data"), &dir.join("stage2"), 1);
+    cfg.resume_adapter_file = Some(dir.join("stage1/adapter_model.safetensors"));
+    let second = Trainer::new(
+        load_dense(&dir.join("model")),
+        Tokenizer::load(&dir.join("model")).unwrap(),
+        cfg.clone(),
+    )
+    .unwrap();
+    let (examples, _) = second.load_examples(&dir.join("data/valid.jsonl")).unwrap();
+    let batch = Batch::new(&examples.iter().collect::<Vec<_>>());
+    assert_eq!(first.batch_loss(&batch).unwrap(), second.batch_loss(&batch).unwrap());
+    // A different rank cannot resume it.
+    cfg.lora.rank = 2;
+    let err = Trainer::new(
+        load_dense(&dir.join("model")),
+        Tokenizer::load(&dir.join("model")).unwrap(),
+        cfg,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("rank 4, this run 2"), "{err}");
+}
