@@ -1,28 +1,13 @@
 //! `lem generate` with the real default model: killed with SIGKILL mid-run and
 //! rerun, every item is there exactly once; a torn last line is repaired.
 
+mod common;
+use common::default_model as model;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn model() -> Option<PathBuf> {
-    let path = lem_core::lem_home().join("models/gemma-3-270m/gemma-3-270m-q4_k_m.gguf");
-    if path.is_file() {
-        return Some(path);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "the default model is not installed at {}; .ci/run must run scripts/setup",
-            path.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: Gemma 3 270M is not installed at {}; run scripts/setup",
-        path.display()
-    );
-    None
-}
 
 fn generate_command(model: &PathBuf, data: &PathBuf, out: &PathBuf) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lem"));

@@ -3,6 +3,8 @@
 //! as judge) writes responses, audited scores and the three reports, and a
 //! rerun has nothing left to generate.
 
+mod common;
+use common::default_model as model;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -135,23 +137,6 @@ fn bad_configs_fail_before_generation_naming_the_line() {
     }
 }
 
-fn model() -> Option<PathBuf> {
-    let path = lem_core::lem_home().join("models/gemma-3-270m/gemma-3-270m-q4_k_m.gguf");
-    if path.is_file() {
-        return Some(path);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "the default model is not installed at {}; .ci/run must run scripts/setup",
-            path.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: Gemma 3 270M is not installed at {}",
-        path.display()
-    );
-    None
-}
 
 #[test]
 fn a_small_real_run_generates_scores_and_reports_then_resumes() {

@@ -2,28 +2,13 @@
 //! chat request (whole and streamed), `/v1/completions` and `/v1/models`;
 //! then a rubric plugin judging through it as `openai:http://.../v1#...`.
 
+mod common;
+use common::default_model as model;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-fn model() -> Option<PathBuf> {
-    let path = lem_core::lem_home().join("models/gemma-3-270m/gemma-3-270m-q4_k_m.gguf");
-    if path.is_file() {
-        return Some(path);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "the default model is not installed at {}; .ci/run must run scripts/setup",
-            path.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: Gemma 3 270M is not installed at {}; run scripts/setup",
-        path.display()
-    );
-    None
-}
 
 /// A `lem serve` child, killed on drop.
 struct Server {

@@ -2,24 +2,12 @@
 //! real Gemma 3 270M: the loss falls, the adapter files follow the PEFT
 //! layout, a fused model generates, and bad input is a clear error.
 
+mod common;
+use common::default_model as model;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn model() -> Option<PathBuf> {
-    let path = lem_core::lem_home().join("models/gemma-3-270m/gemma-3-270m-q4_k_m.gguf");
-    if path.is_file() {
-        return Some(path);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "the default model is not installed at {}; .ci/run must run scripts/setup",
-            path.display()
-        );
-    }
-    eprintln!("SKIPPED: Gemma 3 270M is not installed; run scripts/setup");
-    None
-}
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

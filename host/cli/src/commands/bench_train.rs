@@ -3,7 +3,7 @@
 //! (`scripts/train_peft_peer.py`, same GGUF, same token batch, rank, alpha,
 //! targets, learning rate and threads).
 
-use super::engine_args::{default_threads, fix_threads};
+use super::engine_args::{BaseModelArgs, default_threads, fix_threads};
 use crate::table;
 use anyhow::{Context, Result, bail};
 use lem_engine::DeviceKind;
@@ -18,15 +18,8 @@ use std::time::Instant;
 /// Arguments of `lem bench train`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The model.
-    #[arg(long, default_value = crate::resolve::DEFAULT_MODEL)]
-    model: String,
-    /// Directory of tokenizer.json / tokenizer_config.json, if not beside the model.
-    #[arg(long)]
-    tokenizer: Option<PathBuf>,
-    /// CPU threads (both sides).
-    #[arg(long)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    base: BaseModelArgs,
     /// Rows per batch.
     #[arg(long, default_value_t = 2)]
     rows: usize,
@@ -69,14 +62,14 @@ pub struct Args {
 const LEARNING_RATE: f64 = 1e-4;
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let threads = args.threads.unwrap_or_else(default_threads);
+    let threads = args.base.threads.unwrap_or_else(default_threads);
     fix_threads(Some(threads));
-    let path = crate::resolve::model(&args.model)?;
+    let path = crate::resolve::model(&args.base.model)?;
     if !path.is_file() {
         bail!("lem bench train compares against PyTorch loading the same GGUF file; pass a .gguf model");
     }
     let (model, tokenizer, _) =
-        super::train::load_dense(&path, args.tokenizer.as_deref(), DeviceKind::Cpu)?;
+        super::train::load_dense(&path, args.base.tokenizer.as_deref(), DeviceKind::Cpu)?;
     let rows = batch_rows(&tokenizer, &args)?;
     let layers = model.config().num_hidden_layers;
     let tmp = tempfile::tempdir()?;
@@ -104,7 +97,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
         export_mlx: false,
         test: false,
-        base_model_name: args.model.clone(),
+        base_model_name: args.base.model.clone(),
         base_model_sha256: None,
     };
     let mut trainer = Trainer::new(model, tokenizer, config)?;

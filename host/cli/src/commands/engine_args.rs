@@ -29,6 +29,21 @@ pub struct ModelArgs {
     pub adapter: Option<PathBuf>,
 }
 
+/// The base model of `lem train`, `lem fuse` and `lem bench train`.
+#[derive(clap::Args, Debug)]
+pub struct BaseModelArgs {
+    /// The base model: a .gguf file (dequantized to f32), a safetensors
+    /// directory, or `gemma-3-270m`.
+    #[arg(long, default_value = crate::resolve::DEFAULT_MODEL)]
+    pub model: String,
+    /// Directory of tokenizer.json / tokenizer_config.json, if not beside the model.
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// CPU threads (default: the idle cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
 impl ModelArgs {
     /// The defaults of every flag, for the model `spec`.
     pub fn for_spec(spec: &str) -> Self {

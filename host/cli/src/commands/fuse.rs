@@ -1,7 +1,7 @@
 //! `lem fuse`: merge a LoRA adapter into its base model and write a
 //! standalone safetensors model directory.
 
-use super::engine_args::fix_threads;
+use super::engine_args::{BaseModelArgs, fix_threads};
 use anyhow::{Context, Result};
 use lem_engine::DeviceKind;
 use lem_engine::adapter::Adapter;
@@ -11,12 +11,8 @@ use std::process::ExitCode;
 /// Arguments of `lem fuse`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The base model the adapter was trained on.
-    #[arg(long, default_value = crate::resolve::DEFAULT_MODEL)]
-    model: String,
-    /// Directory of tokenizer.json / tokenizer_config.json, if not beside the model.
-    #[arg(long)]
-    tokenizer: Option<PathBuf>,
+    #[command(flatten)]
+    base: BaseModelArgs,
     /// The adapter directory (adapter_config.json, adapter_model.safetensors).
     #[arg(long, default_value = "adapters")]
     adapter_path: PathBuf,
@@ -27,20 +23,17 @@ pub struct Args {
     /// (a quantized GGUF base is dequantized before merging).
     #[arg(long)]
     dequantize: bool,
-    /// CPU threads.
-    #[arg(long)]
-    threads: Option<usize>,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let _ = args.dequantize;
-    fix_threads(args.threads);
-    let path = crate::resolve::model(&args.model)?;
+    fix_threads(args.base.threads);
+    let path = crate::resolve::model(&args.base.model)?;
     let (mut model, _, files) =
-        super::train::load_dense(&path, args.tokenizer.as_deref(), DeviceKind::Cpu)?;
+        super::train::load_dense(&path, args.base.tokenizer.as_deref(), DeviceKind::Cpu)?;
     let adapter = Adapter::load(&args.adapter_path, &DeviceKind::Cpu.open()?)
         .with_context(|| format!("reading adapter {}", args.adapter_path.display()))?;
-    let tokenizer_dir = args.tokenizer.clone().unwrap_or(files.dir().to_owned());
+    let tokenizer_dir = args.base.tokenizer.clone().unwrap_or(files.dir().to_owned());
     let report = lem_train::fuse::fuse(&mut model, &adapter, &tokenizer_dir, &args.save_path)?;
     eprintln!(
         "Fused {} adapters into {} ({} tensors, {:.1} MB of f32 weights)",

@@ -1,7 +1,7 @@
 //! `lem train`: LoRA fine-tuning with mlx_lm's flags, so the LEK recipe's
 //! commands carry over one-to-one; adapters are written in the PEFT layout.
 
-use super::engine_args::fix_threads;
+use super::engine_args::{BaseModelArgs, fix_threads};
 use anyhow::{Context, Result, bail};
 use lem_engine::DeviceKind;
 use lem_engine::models::{Model, ModelFiles};
@@ -14,19 +14,11 @@ use std::process::ExitCode;
 /// Arguments of `lem train` (mlx_lm's `lora` flags plus `--lora-*`).
 #[derive(clap::Args)]
 pub struct Args {
-    /// The base model: a .gguf file (dequantized to f32 for training), a
-    /// safetensors directory, or `gemma-3-270m`.
-    #[arg(long, default_value = crate::resolve::DEFAULT_MODEL)]
-    model: String,
-    /// Directory of tokenizer.json / tokenizer_config.json, if not beside the model.
-    #[arg(long)]
-    tokenizer: Option<PathBuf>,
+    #[command(flatten)]
+    base: BaseModelArgs,
     /// cpu, cuda or metal.
     #[arg(long, default_value = "cpu")]
     device: DeviceKind,
-    /// CPU threads (default: the idle cores).
-    #[arg(long)]
-    threads: Option<usize>,
     /// Train (without it, only --test runs).
     #[arg(long)]
     train: bool,
@@ -112,9 +104,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if !args.train && !args.test {
         bail!("nothing to do: pass --train (and/or --test)");
     }
-    fix_threads(args.threads);
-    let path = crate::resolve::model(&args.model)?;
-    let (model, tokenizer, files) = load_dense(&path, args.tokenizer.as_deref(), args.device)?;
+    fix_threads(args.base.threads);
+    let path = crate::resolve::model(&args.base.model)?;
+    let (model, tokenizer, files) = load_dense(&path, args.base.tokenizer.as_deref(), args.device)?;
     let layers = model.config().num_hidden_layers;
     let num_layers = if args.num_layers < 0 {
         layers
@@ -155,7 +147,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
         export_mlx: args.export_mlx,
         test: args.test,
-        base_model_name: args.model.clone(),
+        base_model_name: args.base.model.clone(),
         base_model_sha256: Some(sha),
     };
     let mut trainer = Trainer::new(model, tokenizer, config)?;
