@@ -242,8 +242,9 @@ struct Mlp {
 
 impl Mlp {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let gate = self.gate_proj.forward(x)?.gelu()?;
-        self.down_proj.forward(&(gate * self.up_proj.forward(x)?)?)
+        let gated =
+            super::train_ops::gelu_mul(&self.gate_proj.forward(x)?, &self.up_proj.forward(x)?)?;
+        self.down_proj.forward(&gated)
     }
 }
 
@@ -475,6 +476,24 @@ impl Gemma3 {
                     .map(move |(name, lin)| (format!("model.layers.{i}.{name}"), lin))
             })
             .collect()
+    }
+
+    /// Keeps dense f32 copies of quantized projections for prefill when
+    /// they fit in `limit` bytes (the 270M model's take 400 MB); returns
+    /// whether it did. Decoding keeps using the quantized weights.
+    pub fn enable_dense_prefill(&mut self, limit: usize) -> candle_core::Result<bool> {
+        let c = &self.config;
+        let per_layer = c.hidden_size
+            * (c.num_attention_heads * c.head_dim * 2
+                + c.num_key_value_heads * c.head_dim * 2
+                + c.intermediate_size * 3);
+        if per_layer * c.num_hidden_layers * 4 > limit {
+            return Ok(false);
+        }
+        for (_, lin) in self.linears_mut() {
+            lin.add_dense_copy()?;
+        }
+        Ok(true)
     }
 
     /// The output layer's weight `[vocab, hidden]` as dense f32 (the tied

@@ -30,12 +30,24 @@ pub struct Lora {
 pub struct Linear {
     base: QMatMul,
     lora: Option<Lora>,
+    /// A dense f32 copy of a quantized base, for many-row inputs (prefill).
+    dense: Option<Tensor>,
 }
+
+/// Inputs with at least this many rows use the dense copy: a prompt is
+/// compute-bound (f32 gemm beats the quantized dot products several times
+/// over), while decoding a handful of rows is bound by reading the weights,
+/// where the smaller quantized ones win.
+const DENSE_MIN_ROWS: usize = 16;
 
 impl Linear {
     /// A projection without an adapter.
     pub fn new(base: QMatMul) -> Self {
-        Linear { base, lora: None }
+        Linear {
+            base,
+            lora: None,
+            dense: None,
+        }
     }
 
     /// The base weight.
@@ -78,9 +90,25 @@ impl Linear {
         }
     }
 
+    /// Keeps a dense f32 copy of a quantized base for prefill; returns the
+    /// bytes it takes (0 if the base is already dense).
+    pub fn add_dense_copy(&mut self) -> candle_core::Result<usize> {
+        if let QMatMul::QTensor(q) = &self.base {
+            let w = q.dequantize(&q.device())?;
+            let bytes = w.elem_count() * 4;
+            self.dense = Some(w);
+            return Ok(bytes);
+        }
+        Ok(0)
+    }
+
     /// Inference: the base projection plus the adapter's delta.
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = self.base.forward(x)?;
+        let rows = x.elem_count() / x.dim(candle_core::D::Minus1)?.max(1);
+        let y = match &self.dense {
+            Some(w) if rows >= DENSE_MIN_ROWS => x.broadcast_matmul(&w.t()?)?,
+            _ => self.base.forward(x)?,
+        };
         match &self.lora {
             None => Ok(y),
             Some(l) => y + lora_delta(x, l)?,

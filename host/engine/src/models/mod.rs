@@ -17,6 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use weights::Weights;
 
+/// Quantized Gemma 3 projections get dense f32 copies for prefill when
+/// these take at most this many bytes (1 GiB: the 270M model, not the 1B).
+pub const DENSE_PREFILL_LIMIT: usize = 1 << 30;
+
 /// The families lem can load, for error messages.
 pub const SUPPORTED: &str = "gemma3 (GGUF or safetensors), llama / mistral (GGUF), qwen2 (GGUF)";
 
@@ -168,9 +172,13 @@ impl Model {
                         path: path.to_owned(),
                         reason,
                     })?;
-                Ok(Model::Gemma3(gemma3::Gemma3::load(
-                    config, &weights, context,
-                )?))
+                let mut model = gemma3::Gemma3::load(config, &weights, context)?;
+                if !dense {
+                    model
+                        .enable_dense_prefill(DENSE_PREFILL_LIMIT)
+                        .map_err(EngineError::candle)?;
+                }
+                Ok(Model::Gemma3(model))
             }
             "llama" | "qwen2" if dense => Err(EngineError::Unsupported(format!(
                 "{}: training, adapters and fusing support gemma3 models; this is `{arch}`",

@@ -1,5 +1,6 @@
 //! Fused, differentiable CPU ops for training: RMSNorm, rope, causal
-//! (windowed) softmax and GELU-gated products.
+//! (windowed) softmax and GELU-gated products (the last also serves
+//! inference: candle's `gelu` evaluates libm's `tanh` one value at a time).
 //!
 //! candle's fused versions of these have no backward, and its composite
 //! versions (`rms_norm_slow`, `rope_slow`, `softmax`, `gelu() * up`) build 5
