@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-
 fn generate_command(model: &PathBuf, data: &PathBuf, out: &PathBuf) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lem"));
     cmd.args([

@@ -137,7 +137,6 @@ fn bad_configs_fail_before_generation_naming_the_line() {
     }
 }
 
-
 #[test]
 fn a_small_real_run_generates_scores_and_reports_then_resumes() {
     let Some(model) = model() else { return };

@@ -9,7 +9,6 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-
 /// A `lem serve` child, killed on drop.
 struct Server {
     child: Child,

@@ -8,7 +8,6 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -16,7 +15,10 @@ fn repo() -> PathBuf {
 fn lem(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_lem"))
         .args(args)
-        .env("LEM_HOME", std::env::temp_dir().join(format!("lem-train-test-{}", std::process::id())))
+        .env(
+            "LEM_HOME",
+            std::env::temp_dir().join(format!("lem-train-test-{}", std::process::id())),
+        )
         .output()
         .expect("lem runs")
 }
@@ -38,7 +40,12 @@ fn safetensors_shapes(path: &Path) -> Vec<(String, Vec<u64>)> {
         .iter()
         .filter(|(k, _)| *k != "__metadata__")
         .map(|(k, v)| {
-            let shape = v["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap()).collect();
+            let shape = v["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap())
+                .collect();
             (k.clone(), shape)
         })
         .collect();
@@ -67,11 +74,25 @@ fn distill_train_fuse_and_generate_with_the_real_model() {
     let axioms = repo().join("kernel/axioms.json");
     let distill = |out: &str| {
         lem(&[
-            "distill", "--teacher", &model, "--kernel", "sandwich",
-            "--kernel-text", kernel_text.to_str().unwrap(),
-            "--axioms", axioms.to_str().unwrap(),
-            "--seeds", seeds.to_str().unwrap(), "--out", out,
-            "--max-tokens", "12", "--threads", "2", "--valid-fraction", "0.3",
+            "distill",
+            "--teacher",
+            &model,
+            "--kernel",
+            "sandwich",
+            "--kernel-text",
+            kernel_text.to_str().unwrap(),
+            "--axioms",
+            axioms.to_str().unwrap(),
+            "--seeds",
+            seeds.to_str().unwrap(),
+            "--out",
+            out,
+            "--max-tokens",
+            "12",
+            "--threads",
+            "2",
+            "--valid-fraction",
+            "0.3",
         ])
     };
     let out = distill(&p("distilled"));
@@ -88,18 +109,26 @@ fn distill_train_fuse_and_generate_with_the_real_model() {
     assert!(!valid.is_empty() && !train.is_empty());
     for ex in train.iter().chain(&valid) {
         let m = ex["messages"].as_array().unwrap();
-        assert_eq!((m[0]["role"].as_str(), m[1]["role"].as_str()), (Some("user"), Some("assistant")));
+        assert_eq!(
+            (m[0]["role"].as_str(), m[1]["role"].as_str()),
+            (Some("user"), Some("assistant"))
+        );
         // The plain prompt, not the kernel-wrapped one.
         assert!(m[0]["content"].as_str().unwrap().len() < 60, "{ex}");
     }
     let manifest: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("distilled/distill.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("distilled/distill.json")).unwrap())
+            .unwrap();
     assert_eq!(manifest["kernel"]["name"], "sandwich");
     assert_eq!(manifest["teacher"]["sha256"].as_str().unwrap().len(), 64);
     // Resumable: a rerun asks the teacher nothing new.
     let again = distill(&p("distilled"));
     ok(&again);
-    assert!(String::from_utf8_lossy(&again.stderr).contains("(0 answered now"), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("(0 answered now"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
 
     // Train: two fixed examples, so every step sees the same batch.
     let data = dir.join("data");
@@ -109,27 +138,63 @@ fn distill_train_fuse_and_generate_with_the_real_model() {
     std::fs::write(data.join("train.jsonl"), two.join("\n")).unwrap();
     std::fs::write(data.join("valid.jsonl"), ours.lines().nth(2).unwrap()).unwrap();
     let out = lem(&[
-        "train", "--train", "--model", &model, "--data", &p("data"),
-        "--iters", "10", "--batch-size", "2", "--max-seq-length", "96", "--mask-prompt",
-        "--learning-rate", "5e-4", "--num-layers", "6", "--steps-per-report", "5",
-        "--steps-per-eval", "10", "--save-every", "5", "--adapter-path", &p("adapter"),
-        "--threads", "2", "--json", "--export-mlx",
+        "train",
+        "--train",
+        "--model",
+        &model,
+        "--data",
+        &p("data"),
+        "--iters",
+        "10",
+        "--batch-size",
+        "2",
+        "--max-seq-length",
+        "96",
+        "--mask-prompt",
+        "--learning-rate",
+        "5e-4",
+        "--num-layers",
+        "6",
+        "--steps-per-report",
+        "5",
+        "--steps-per-eval",
+        "10",
+        "--save-every",
+        "5",
+        "--adapter-path",
+        &p("adapter"),
+        "--threads",
+        "2",
+        "--json",
+        "--export-mlx",
     ]);
     let stdout = ok(&out);
-    let events: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let events: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let steps: Vec<f64> = events
         .iter()
         .filter(|e| e["event"] == "step")
         .map(|e| e["loss"].as_f64().unwrap())
         .collect();
     assert_eq!(steps.len(), 10);
-    assert!(steps[9] < steps[0] * 0.8, "the training loss did not fall: {steps:?}");
+    assert!(
+        steps[9] < steps[0] * 0.8,
+        "the training loss did not fall: {steps:?}"
+    );
     assert!(events.iter().any(|e| e["event"] == "eval"));
-    assert!(events.iter().any(|e| e["event"] == "report" && e["peak_memory_gb"].as_f64().unwrap() > 0.5));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "report" && e["peak_memory_gb"].as_f64().unwrap() > 0.5)
+    );
 
     // PEFT layout: config fields, key names and [r, in] / [out, r] shapes.
-    let config: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("adapter/adapter_config.json")).unwrap()).unwrap();
+    let config: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("adapter/adapter_config.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(config["peft_type"], "LORA");
     assert_eq!(config["r"], 8);
     assert_eq!(config["lora_alpha"], 16.0);
@@ -137,30 +202,91 @@ fn distill_train_fuse_and_generate_with_the_real_model() {
     assert_eq!(config["target_modules"].as_array().unwrap().len(), 7);
     let shapes = safetensors_shapes(&dir.join("adapter/adapter_model.safetensors"));
     assert_eq!(shapes.len(), 6 * 7 * 2, "6 blocks x 7 projections x (A, B)");
-    let shape = |k: &str| shapes.iter().find(|(n, _)| n == k).unwrap_or_else(|| panic!("no {k}")).1.clone();
-    assert_eq!(shape("base_model.model.model.layers.17.self_attn.q_proj.lora_A.weight"), [8, 640]);
-    assert_eq!(shape("base_model.model.model.layers.17.self_attn.q_proj.lora_B.weight"), [1024, 8]);
-    assert_eq!(shape("base_model.model.model.layers.12.mlp.down_proj.lora_A.weight"), [8, 2048]);
-    assert_eq!(shape("base_model.model.model.layers.12.mlp.down_proj.lora_B.weight"), [640, 8]);
-    assert!(!shapes.iter().any(|(k, _)| k.contains("layers.11.")), "only the last 6 blocks");
+    let shape = |k: &str| {
+        shapes
+            .iter()
+            .find(|(n, _)| n == k)
+            .unwrap_or_else(|| panic!("no {k}"))
+            .1
+            .clone()
+    };
+    assert_eq!(
+        shape("base_model.model.model.layers.17.self_attn.q_proj.lora_A.weight"),
+        [8, 640]
+    );
+    assert_eq!(
+        shape("base_model.model.model.layers.17.self_attn.q_proj.lora_B.weight"),
+        [1024, 8]
+    );
+    assert_eq!(
+        shape("base_model.model.model.layers.12.mlp.down_proj.lora_A.weight"),
+        [8, 2048]
+    );
+    assert_eq!(
+        shape("base_model.model.model.layers.12.mlp.down_proj.lora_B.weight"),
+        [640, 8]
+    );
+    assert!(
+        !shapes.iter().any(|(k, _)| k.contains("layers.11.")),
+        "only the last 6 blocks"
+    );
     let mlx = safetensors_shapes(&dir.join("adapter/mlx/adapters.safetensors"));
-    assert!(mlx.contains(&("model.layers.17.self_attn.q_proj.lora_a".to_string(), vec![640, 8])));
+    assert!(mlx.contains(&(
+        "model.layers.17.self_attn.q_proj.lora_a".to_string(),
+        vec![640, 8]
+    )));
 
     // Generate with the adapter, unfused; and fuse, then chat with the fused model.
     let sample = repo().join("benchmarks/samples/gsm8k.jsonl");
     ok(&lem(&[
-        "generate", "--model", &model, "--adapter", &p("adapter"), "--benchmark", "gsm8k",
-        "--data", sample.to_str().unwrap(), "--limit", "1", "--max-tokens", "8",
-        "--threads", "2", "--out", &p("adapted.jsonl"),
+        "generate",
+        "--model",
+        &model,
+        "--adapter",
+        &p("adapter"),
+        "--benchmark",
+        "gsm8k",
+        "--data",
+        sample.to_str().unwrap(),
+        "--limit",
+        "1",
+        "--max-tokens",
+        "8",
+        "--threads",
+        "2",
+        "--out",
+        &p("adapted.jsonl"),
     ]));
     let record: Value = serde_json::from_str(
-        std::fs::read_to_string(dir.join("adapted.jsonl")).unwrap().lines().next().unwrap(),
+        std::fs::read_to_string(dir.join("adapted.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
     )
     .unwrap();
-    assert!(record["model_spec"].as_str().unwrap().contains("+adapter:"), "{record}");
-    ok(&lem(&["fuse", "--model", &model, "--adapter-path", &p("adapter"), "--save-path", &p("fused")]));
+    assert!(
+        record["model_spec"].as_str().unwrap().contains("+adapter:"),
+        "{record}"
+    );
+    ok(&lem(&[
+        "fuse",
+        "--model",
+        &model,
+        "--adapter-path",
+        &p("adapter"),
+        "--save-path",
+        &p("fused"),
+    ]));
     let answer = ok(&lem(&[
-        "chat", "--model", &p("fused"), "--max-tokens", "8", "--threads", "2", "Say hello.",
+        "chat",
+        "--model",
+        &p("fused"),
+        "--max-tokens",
+        "8",
+        "--threads",
+        "2",
+        "Say hello.",
     ]));
     assert!(!answer.trim().is_empty(), "the fused model said nothing");
 }
@@ -178,12 +304,25 @@ fn bad_training_input_is_a_clear_error() {
     .unwrap();
     let adapter = tmp.path().join("adapter");
     let out = lem(&[
-        "train", "--train", "--model", model.to_str().unwrap(), "--data", data.to_str().unwrap(),
-        "--iters", "1", "--batch-size", "1", "--adapter-path", adapter.to_str().unwrap(),
+        "train",
+        "--train",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--iters",
+        "1",
+        "--batch-size",
+        "1",
+        "--adapter-path",
+        adapter.to_str().unwrap(),
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("train.jsonl:2:") && err.contains("not a chat example"), "{err}");
+    assert!(
+        err.contains("train.jsonl:2:") && err.contains("not a chat example"),
+        "{err}"
+    );
     assert!(!adapter.exists(), "nothing is written for bad data");
 
     // An adapter for another model is refused by name.
@@ -206,10 +345,19 @@ fn bad_training_input_is_a_clear_error() {
     bytes.extend(vec![0u8; 13312]);
     std::fs::write(adapter.join("adapter_model.safetensors"), bytes).unwrap();
     let out = lem(&[
-        "chat", "--model", model.to_str().unwrap(), "--adapter", adapter.to_str().unwrap(),
-        "--max-tokens", "4", "hi",
+        "chat",
+        "--model",
+        model.to_str().unwrap(),
+        "--adapter",
+        adapter.to_str().unwrap(),
+        "--max-tokens",
+        "4",
+        "hi",
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("model.layers.40.self_attn.q_proj") && err.contains("another model"), "{err}");
+    assert!(
+        err.contains("model.layers.40.self_attn.q_proj") && err.contains("another model"),
+        "{err}"
+    );
 }

@@ -117,7 +117,10 @@ impl Adapter {
         if config.peft_type != "LORA" {
             return Err(bad(
                 &config_path,
-                format!("peft_type is `{}`; lem reads LORA adapters", config.peft_type),
+                format!(
+                    "peft_type is `{}`; lem reads LORA adapters",
+                    config.peft_type
+                ),
             ));
         }
         if config.r == 0 {
@@ -137,7 +140,9 @@ impl Adapter {
             let Some(module) = module else {
                 return Err(bad(
                     &weights_path,
-                    format!("key `{key}` is not in the PEFT layout `{PREFIX}<module>.lora_A.weight`"),
+                    format!(
+                        "key `{key}` is not in the PEFT layout `{PREFIX}<module>.lora_A.weight`"
+                    ),
                 ));
             };
             let entry = if let Some(m) = module.strip_suffix(".lora_A") {
@@ -323,8 +328,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = adapter();
         a.save(dir.path()).unwrap();
-        let raw = candle_core::safetensors::load(dir.path().join(WEIGHTS_FILE), &Device::Cpu)
-            .unwrap();
+        let raw =
+            candle_core::safetensors::load(dir.path().join(WEIGHTS_FILE), &Device::Cpu).unwrap();
         let mut keys: Vec<_> = raw.keys().cloned().collect();
         keys.sort();
         assert_eq!(
@@ -340,14 +345,8 @@ mod tests {
             &a.modules["model.layers.0.self_attn.q_proj"],
             &b.modules["model.layers.0.self_attn.q_proj"],
         );
-        assert_eq!(
-            x.a.to_vec2::<f32>().unwrap(),
-            y.a.to_vec2::<f32>().unwrap()
-        );
-        assert_eq!(
-            x.b.to_vec2::<f32>().unwrap(),
-            y.b.to_vec2::<f32>().unwrap()
-        );
+        assert_eq!(x.a.to_vec2::<f32>().unwrap(), y.a.to_vec2::<f32>().unwrap());
+        assert_eq!(x.b.to_vec2::<f32>().unwrap(), y.b.to_vec2::<f32>().unwrap());
     }
 
     #[test]

@@ -11,10 +11,10 @@ use std::path::Path;
 
 /// The words of the tiny tokenizer, after its special tokens.
 pub const WORDS: [&str; 40] = [
-    "the", "a", "kind", "care", "truth", "help", "harm", "no", "yes", "is", "be", "we",
-    "you", "i", "should", "not", "always", "never", "ask", "answer", "why", "how", "what",
-    "people", "world", "good", "bad", "because", "and", "or", "so", "do", "can", "will",
-    "tell", "listen", "gently", "honest", "safe", "thanks",
+    "the", "a", "kind", "care", "truth", "help", "harm", "no", "yes", "is", "be", "we", "you", "i",
+    "should", "not", "always", "never", "ask", "answer", "why", "how", "what", "people", "world",
+    "good", "bad", "because", "and", "or", "so", "do", "can", "will", "tell", "listen", "gently",
+    "honest", "safe", "thanks",
 ];
 
 /// Special tokens: ids 0..6.

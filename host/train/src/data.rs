@@ -55,8 +55,9 @@ pub fn parse_example(line: &str) -> Result<Example, String> {
         .as_object()
         .ok_or("a training example is a JSON object")?;
     if obj.contains_key("messages") {
-        let chat: ChatLine = serde_json::from_value(value.clone())
-            .map_err(|e| format!("not a chat example ({{\"messages\": [{{\"role\", \"content\"}}, ...]}}): {e}"))?;
+        let chat: ChatLine = serde_json::from_value(value.clone()).map_err(|e| {
+            format!("not a chat example ({{\"messages\": [{{\"role\", \"content\"}}, ...]}}): {e}")
+        })?;
         let Some(last) = chat.messages.last() else {
             return Err("`messages` is empty".into());
         };
@@ -102,11 +103,13 @@ pub fn read_examples(path: &Path) -> Result<Vec<Example>, TrainError> {
         if line.trim().is_empty() {
             continue;
         }
-        out.push(parse_example(line).map_err(|reason| TrainError::BadExample {
-            path: path.to_owned(),
-            line: i + 1,
-            reason,
-        })?);
+        out.push(
+            parse_example(line).map_err(|reason| TrainError::BadExample {
+                path: path.to_owned(),
+                line: i + 1,
+                reason,
+            })?,
+        );
     }
     if out.is_empty() {
         return Err(TrainError::BadData {
@@ -223,9 +226,7 @@ pub fn tokenize(
             ids.truncate(max_seq_length);
             report.truncated += 1;
         }
-        let supervised: Vec<bool> = (0..ids.len())
-            .map(|p| p >= 1 && p >= prompt_len)
-            .collect();
+        let supervised: Vec<bool> = (0..ids.len()).map(|p| p >= 1 && p >= prompt_len).collect();
         let t = Tokenized { ids, supervised };
         if t.supervised_count() == 0 {
             report.dropped += 1;
@@ -310,7 +311,10 @@ mod tests {
         assert!(e.contains("expected"), "{e}");
         let e = parse_example(r#"{"prompt":"a"}"#).unwrap_err();
         assert!(e.contains("completion"), "{e}");
-        let e = parse_example(r#"{"messages":[{"role":"bot","content":"x"},{"role":"assistant","content":"y"}]}"#).unwrap_err();
+        let e = parse_example(
+            r#"{"messages":[{"role":"bot","content":"x"},{"role":"assistant","content":"y"}]}"#,
+        )
+        .unwrap_err();
         assert!(e.contains("role `bot`"), "{e}");
     }
 

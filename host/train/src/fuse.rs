@@ -63,7 +63,10 @@ pub fn fuse(
     let mut config = serde_json::to_value(model.config()).expect("config serializes");
     let obj = config.as_object_mut().expect("object");
     obj.insert("model_type".into(), "gemma3_text".into());
-    obj.insert("architectures".into(), serde_json::json!(["Gemma3ForCausalLM"]));
+    obj.insert(
+        "architectures".into(),
+        serde_json::json!(["Gemma3ForCausalLM"]),
+    );
     obj.insert("hidden_activation".into(), "gelu_pytorch_tanh".into());
     obj.insert("tie_word_embeddings".into(), true.into());
     obj.insert("torch_dtype".into(), "float32".into());
@@ -92,4 +95,3 @@ pub fn fuse(
         bytes,
     })
 }
-

@@ -11,7 +11,13 @@ use std::collections::BTreeMap;
 
 /// Every projection LoRA can adapt, by its Hugging Face suffix.
 pub const ALL_TARGETS: [&str; 7] = [
-    "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
 ];
 
 /// Reads `--lora-targets`: a comma list of projection names, or
@@ -23,9 +29,9 @@ pub fn parse_targets(text: &str) -> Result<Vec<String>, TrainError> {
             "all" => &ALL_TARGETS,
             "attention" => &ALL_TARGETS[..4],
             "mlp" => &ALL_TARGETS[4..],
-            name if ALL_TARGETS.contains(&name) => std::slice::from_ref(
-                ALL_TARGETS.iter().find(|t| **t == name).expect("contained"),
-            ),
+            name if ALL_TARGETS.contains(&name) => {
+                std::slice::from_ref(ALL_TARGETS.iter().find(|t| **t == name).expect("contained"))
+            }
             other => {
                 return Err(TrainError::BadConfig(format!(
                     "--lora-targets: `{other}` is not one of {}, attention, mlp, all",
@@ -167,7 +173,11 @@ impl LoraSet {
                 target_modules: self.spec.targets.clone(),
                 layers_to_transform: Some(
                     (self.first_layer..self.first_layer + self.spec.num_layers)
-                        .filter(|l| self.modules.keys().any(|k| k.starts_with(&format!("model.layers.{l}."))))
+                        .filter(|l| {
+                            self.modules
+                                .keys()
+                                .any(|k| k.starts_with(&format!("model.layers.{l}.")))
+                        })
                         .collect(),
                 ),
                 bias: "none".into(),
@@ -197,7 +207,11 @@ impl LoraSet {
                 return Err(mismatch(format!("the adapter has no `{name}`")));
             }
         }
-        if let Some(extra) = adapter.modules.keys().find(|k| !self.modules.contains_key(*k)) {
+        if let Some(extra) = adapter
+            .modules
+            .keys()
+            .find(|k| !self.modules.contains_key(*k))
+        {
             return Err(mismatch(format!(
                 "the adapter has `{extra}`, which this run does not train"
             )));
@@ -235,7 +249,10 @@ mod tests {
     #[test]
     fn targets_parse_with_aliases_and_refuse_unknown_names() {
         assert_eq!(parse_targets("attention").unwrap(), ALL_TARGETS[..4]);
-        assert_eq!(parse_targets("q_proj, v_proj,q_proj").unwrap(), ["q_proj", "v_proj"]);
+        assert_eq!(
+            parse_targets("q_proj, v_proj,q_proj").unwrap(),
+            ["q_proj", "v_proj"]
+        );
         assert_eq!(parse_targets("all").unwrap().len(), 7);
         let e = parse_targets("qkv").unwrap_err().to_string();
         assert!(e.contains("`qkv`"), "{e}");

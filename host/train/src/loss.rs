@@ -61,7 +61,11 @@ pub fn output_loss(
             };
             logits.inplace_op1(&op)?;
             let nll = *op.nll.lock().expect("not poisoned");
-            let g = if with_grad { Some(logits.matmul(w)?) } else { None };
+            let g = if with_grad {
+                Some(logits.matmul(w)?)
+            } else {
+                None
+            };
             (nll, g)
         } else {
             let tt = Tensor::from_slice(tc, len, h.device())?;
@@ -153,7 +157,6 @@ fn reference_loss(h: &Tensor, w: &Tensor, targets: &[u32]) -> candle_core::Resul
     candle_nn::loss::cross_entropy(&logits, &t)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,7 +190,10 @@ mod tests {
         let g2 = reference.backward().unwrap();
         let d = max_diff(g1.get(&h).unwrap(), g2.get(&h).unwrap());
         assert!(d < 1e-5, "gradient differs by {d}");
-        assert!(g1.get(&w).is_none(), "the frozen output layer got a gradient");
+        assert!(
+            g1.get(&w).is_none(),
+            "the frozen output layer got a gradient"
+        );
     }
 
     #[test]

@@ -2,10 +2,10 @@
 //! saves on the mlx_lm schedule (`--steps-per-report`, `--steps-per-eval`,
 //! `--save-every`).
 
+use crate::TrainError;
 use crate::data::{self, Batch, DataDir, TokenizeReport, Tokenized};
 use crate::lora::{LoraSet, LoraSpec};
 use crate::loss::output_loss;
-use crate::TrainError;
 use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
@@ -408,7 +408,9 @@ impl Trainer {
     fn select(&self, hidden: &Tensor, batch: &Batch) -> candle_core::Result<Tensor> {
         let from = Tensor::from_slice(&batch.from, batch.from.len(), &self.device)?;
         let h = self.model.config().hidden_size;
-        hidden.reshape((batch.rows * batch.len, h))?.index_select(&from, 0)
+        hidden
+            .reshape((batch.rows * batch.len, h))?
+            .index_select(&from, 0)
     }
 
     /// One optimizer step on `batch`; returns its loss (before the update).
@@ -496,7 +498,9 @@ fn validate(c: &TrainConfig) -> Result<(), TrainError> {
         return bad("--lora-dropout must be in [0, 1)");
     }
     if c.grad_checkpoint && c.lora.dropout > 0.0 {
-        return bad("--grad-checkpoint recomputes blocks in backward, which needs --lora-dropout 0 (the dropout masks would differ)");
+        return bad(
+            "--grad-checkpoint recomputes blocks in backward, which needs --lora-dropout 0 (the dropout masks would differ)",
+        );
     }
     Ok(())
 }

@@ -132,7 +132,11 @@ fn loss_falls_adapters_round_trip_and_fuse_matches() {
         })
         .collect();
     assert_eq!(vals.len(), 3, "evals at 10, 20, 30");
-    assert!(events.iter().any(|e| matches!(e, TrainEvent::Saved { iteration: 30, .. })));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, TrainEvent::Saved { iteration: 30, .. }))
+    );
 
     // Save → load → identical logits.
     let ids = [1u32, 4, 30, 10, 3, 5, 17];
@@ -144,12 +148,16 @@ fn loss_falls_adapters_round_trip_and_fuse_matches() {
     let d = max_diff(&trained, &logits(&reloaded, &ids));
     assert!(d < 1e-6, "a reloaded adapter changes logits by {d}");
     let base = logits(&load_dense(&dir.join("model")), &ids);
-    assert!(max_diff(&trained, &base) > 1e-3, "the adapter changes nothing");
+    assert!(
+        max_diff(&trained, &base) > 1e-3,
+        "the adapter changes nothing"
+    );
 
     // Fused = base + adapter.
     let mut model = load_dense(&dir.join("model"));
     let report =
-        lem_train::fuse::fuse(&mut model, &adapter, &dir.join("model"), &dir.join("fused")).unwrap();
+        lem_train::fuse::fuse(&mut model, &adapter, &dir.join("model"), &dir.join("fused"))
+            .unwrap();
     assert_eq!(report.fused_modules, 14);
     let fused = load_dense(&dir.join("fused"));
     let d = max_diff(&trained, &logits(&fused, &ids));
@@ -157,9 +165,14 @@ fn loss_falls_adapters_round_trip_and_fuse_matches() {
     // The fused directory is a model the engine loads whole, tokenizer included.
     lem_engine::Engine::load(&dir.join("fused"), &Default::default()).unwrap();
     // A second fuse into the same place is refused and leaves it intact.
-    let err = lem_train::fuse::fuse(&mut load_dense(&dir.join("model")), &adapter, &dir.join("model"), &dir.join("fused"))
-        .unwrap_err()
-        .to_string();
+    let err = lem_train::fuse::fuse(
+        &mut load_dense(&dir.join("model")),
+        &adapter,
+        &dir.join("model"),
+        &dir.join("fused"),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("not empty"), "{err}");
     assert!(dir.join("fused/model.safetensors").is_file());
 }
@@ -191,21 +204,34 @@ fn with_mask_prompt_the_prompt_carries_no_gradient() {
     let model = load_dense(&dir.join("model"));
     let batch = Batch::new(&[m]);
     let ids = Tensor::from_slice(&batch.ids, (1, batch.len), &Device::Cpu).unwrap();
-    let hidden = Var::from_tensor(&model.forward_train(&ids, false).unwrap().squeeze(0).unwrap())
-        .unwrap();
+    let hidden = Var::from_tensor(
+        &model
+            .forward_train(&ids, false)
+            .unwrap()
+            .squeeze(0)
+            .unwrap(),
+    )
+    .unwrap();
     let from = Tensor::from_slice(&batch.from, batch.from.len(), &Device::Cpu).unwrap();
     let h = hidden.as_tensor().index_select(&from, 0).unwrap();
-    let out = lem_train::loss::output_loss(&h, &model.output_weight().unwrap(), &batch.targets, true)
-        .unwrap();
+    let out =
+        lem_train::loss::output_loss(&h, &model.output_weight().unwrap(), &batch.targets, true)
+            .unwrap();
     let grads = out.loss.backward().unwrap();
     let g = grads.get(hidden.as_tensor()).unwrap();
     let norms: Vec<f32> = g.sqr().unwrap().sum(1).unwrap().to_vec1().unwrap();
     for (p, n) in norms.iter().enumerate() {
         let predicts_answer = p + 1 < m.ids.len() && m.supervised[p + 1];
         if predicts_answer {
-            assert!(*n > 0.0, "position {p} predicts an answer token but has no gradient");
+            assert!(
+                *n > 0.0,
+                "position {p} predicts an answer token but has no gradient"
+            );
         } else {
-            assert_eq!(*n, 0.0, "position {p} predicts a prompt token but has gradient {n}");
+            assert_eq!(
+                *n, 0.0,
+                "position {p} predicts a prompt token but has gradient {n}"
+            );
         }
     }
 }
@@ -255,8 +281,14 @@ fn bad_data_and_mismatched_adapters_are_clear_errors() {
     let mut trainer =
         Trainer::new(model, tokenizer, config(&data_dir, &dir.join("adapter"), 1)).unwrap();
     let err = trainer.train(&mut |_| {}).unwrap_err().to_string();
-    assert!(err.contains("train.jsonl:2:") && err.contains("not a chat example"), "{err}");
-    assert!(!dir.join("adapter").exists(), "nothing is written on bad data");
+    assert!(
+        err.contains("train.jsonl:2:") && err.contains("not a chat example"),
+        "{err}"
+    );
+    assert!(
+        !dir.join("adapter").exists(),
+        "nothing is written on bad data"
+    );
 
     // Over-long examples are truncated and counted.
     let long = vec!["care"; 80].join(" ");
@@ -275,7 +307,10 @@ fn bad_data_and_mismatched_adapters_are_clear_errors() {
     write_data(&data_dir);
     let (trainer, _) = train(dir, config(&data_dir, &dir.join("adapter"), 1));
     let mut adapter = trainer.adapter();
-    let pair = adapter.modules.remove("model.layers.2.mlp.up_proj").unwrap();
+    let pair = adapter
+        .modules
+        .remove("model.layers.2.mlp.up_proj")
+        .unwrap();
     adapter
         .modules
         .insert("model.layers.9.mlp.up_proj".into(), pair);
@@ -311,7 +346,10 @@ fn a_second_run_resumes_from_the_first_runs_adapter() {
     .unwrap();
     let (examples, _) = second.load_examples(&dir.join("data/valid.jsonl")).unwrap();
     let batch = Batch::new(&examples.iter().collect::<Vec<_>>());
-    assert_eq!(first.batch_loss(&batch).unwrap(), second.batch_loss(&batch).unwrap());
+    assert_eq!(
+        first.batch_loss(&batch).unwrap(),
+        second.batch_loss(&batch).unwrap()
+    );
     // A different rank cannot resume it.
     cfg.lora.rank = 2;
     let err = Trainer::new(

@@ -38,7 +38,11 @@ fn upstream_training_files_read_and_mask_like_ours() {
         let path = dir.join(name);
         let examples = data::read_examples(&path).unwrap();
         assert!(examples.len() > 200, "{name}: {}", examples.len());
-        assert!(examples.iter().all(|e| matches!(e, Example::Chat(m) if m.len() >= 2)));
+        assert!(
+            examples
+                .iter()
+                .all(|e| matches!(e, Example::Chat(m) if m.len() >= 2))
+        );
         let (tokens, report) =
             data::tokenize(&examples, &tokenizer, true, 2048, 262_144, &path).unwrap();
         assert_eq!(tokens.len() + report.dropped, examples.len());
@@ -48,7 +52,9 @@ fn upstream_training_files_read_and_mask_like_ours() {
             assert!(first > 4, "the prompt carries loss");
             assert!(t.supervised[first..].iter().all(|s| *s));
             if t.ids.len() < 2048 {
-                let end = tokenizer.id_to_token(*t.ids.iter().rev().nth(1).unwrap()).unwrap();
+                let end = tokenizer
+                    .id_to_token(*t.ids.iter().rev().nth(1).unwrap())
+                    .unwrap();
                 assert_eq!(end, "<end_of_turn>", "the answer ends its turn");
             }
         }

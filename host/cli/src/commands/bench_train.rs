@@ -66,7 +66,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     fix_threads(Some(threads));
     let path = crate::resolve::model(&args.base.model)?;
     if !path.is_file() {
-        bail!("lem bench train compares against PyTorch loading the same GGUF file; pass a .gguf model");
+        bail!(
+            "lem bench train compares against PyTorch loading the same GGUF file; pass a .gguf model"
+        );
     }
     let (model, tokenizer, _) =
         super::train::load_dense(&path, args.base.tokenizer.as_deref(), DeviceKind::Cpu)?;
@@ -231,9 +233,18 @@ fn batch_rows(tokenizer: &lem_engine::tokenizer::Tokenizer, args: &Args) -> Resu
         }
     }
     if ids.len() < args.rows * args.seq {
-        bail!("{} has too little text for a {}x{} batch", path.display(), args.rows, args.seq);
+        bail!(
+            "{} has too little text for a {}x{} batch",
+            path.display(),
+            args.rows,
+            args.seq
+        );
     }
-    Ok(ids.chunks(args.seq).take(args.rows).map(<[u32]>::to_vec).collect())
+    Ok(ids
+        .chunks(args.seq)
+        .take(args.rows)
+        .map(<[u32]>::to_vec)
+        .collect())
 }
 
 /// Runs scripts/train_peft_peer.py with the same model, batch and settings.
@@ -257,8 +268,11 @@ fn peft_peer(
                 .collect()
         })
         .collect();
-    std::fs::write(batch.path(), json!({"rows": rows, "labels": labels}).to_string())
-        .map_err(|e| e.to_string())?;
+    std::fs::write(
+        batch.path(),
+        json!({"rows": rows, "labels": labels}).to_string(),
+    )
+    .map_err(|e| e.to_string())?;
     let targets = parse_targets(&args.lora_targets)
         .map_err(|e| e.to_string())?
         .join(",");

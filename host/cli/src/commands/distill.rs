@@ -95,7 +95,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         let read = |p: &Path, what: &str| {
             std::fs::read_to_string(p).with_context(|| {
-                format!("{what} {}: kernel `{kernel_name}` needs it (pass --{what})", p.display())
+                format!(
+                    "{what} {}: kernel `{kernel_name}` needs it (pass --{what})",
+                    p.display()
+                )
             })
         };
         (
@@ -227,9 +230,17 @@ fn read_seeds(path: &Path) -> Result<(Vec<Located<BenchmarkItem>>, serde_json::V
         hashes.push(json!({"file": file.display().to_string(), "sha256": lem_core::hash::sha256_hex(text.as_bytes())}));
         let records: Vec<(usize, serde_json::Value)> = if text.trim_start().starts_with('[') {
             let values: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
-                anyhow::anyhow!("{}:{}: not a JSON array of seeds: {e}", file.display(), e.line())
+                anyhow::anyhow!(
+                    "{}:{}: not a JSON array of seeds: {e}",
+                    file.display(),
+                    e.line()
+                )
             })?;
-            values.into_iter().enumerate().map(|(i, v)| (i + 1, v)).collect()
+            values
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (i + 1, v))
+                .collect()
         } else {
             text.lines()
                 .enumerate()
@@ -249,11 +260,15 @@ fn read_seeds(path: &Path) -> Result<(Vec<Located<BenchmarkItem>>, serde_json::V
             if !obj.get("prompt").is_some_and(|p| p.is_string()) {
                 bail!("{}: missing \"prompt\" (a string)", at());
             }
-            let item = BenchmarkItem::from_record(obj, "id").map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
+            let item = BenchmarkItem::from_record(obj, "id")
+                .map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
             if !seen.insert(item.id.clone()) {
                 bail!("{}: id `{}` appears twice", at(), item.id);
             }
-            items.push(Located { line: n, value: item });
+            items.push(Located {
+                line: n,
+                value: item,
+            });
         }
     }
     Ok((items, serde_json::Value::Array(hashes)))

@@ -33,7 +33,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         super::train::load_dense(&path, args.base.tokenizer.as_deref(), DeviceKind::Cpu)?;
     let adapter = Adapter::load(&args.adapter_path, &DeviceKind::Cpu.open()?)
         .with_context(|| format!("reading adapter {}", args.adapter_path.display()))?;
-    let tokenizer_dir = args.base.tokenizer.clone().unwrap_or(files.dir().to_owned());
+    let tokenizer_dir = args
+        .base
+        .tokenizer
+        .clone()
+        .unwrap_or(files.dir().to_owned());
     let report = lem_train::fuse::fuse(&mut model, &adapter, &tokenizer_dir, &args.save_path)?;
     eprintln!(
         "Fused {} adapters into {} ({} tensors, {:.1} MB of f32 weights)",

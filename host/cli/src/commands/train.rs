@@ -177,7 +177,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     })?;
     progress.finish_and_clear();
     if args.json {
-        println!("{}", serde_json::json!({"event": "done", "summary": summary}));
+        println!(
+            "{}",
+            serde_json::json!({"event": "done", "summary": summary})
+        );
     } else {
         eprintln!(
             "Done: {} steps, loss {:.3} -> {:.3}, {:.2} s/step, {:.1} tokens/s; adapter in {}",

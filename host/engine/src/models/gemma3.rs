@@ -565,7 +565,10 @@ impl Gemma3 {
             let a = &layer.self_attn;
             out.push(norm(format!("{p}.self_attn.q_norm"), &a.q_norm)?);
             out.push(norm(format!("{p}.self_attn.k_norm"), &a.k_norm)?);
-            out.push(norm(format!("{p}.input_layernorm"), &layer.input_layernorm)?);
+            out.push(norm(
+                format!("{p}.input_layernorm"),
+                &layer.input_layernorm,
+            )?);
             out.push(norm(
                 format!("{p}.post_attention_layernorm"),
                 &layer.post_attention_layernorm,

@@ -238,8 +238,11 @@ pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tenso
     if !x.device().is_cpu() {
         return candle_nn::rotary_emb::rope_slow(&x.contiguous()?, cos, sin);
     }
-    x.contiguous()?
-        .apply_op3(&cos.contiguous()?, &sin.contiguous()?, Rope { inverse: false })
+    x.contiguous()?.apply_op3(
+        &cos.contiguous()?,
+        &sin.contiguous()?,
+        Rope { inverse: false },
+    )
 }
 
 struct Rope {
@@ -274,7 +277,10 @@ impl CustomOp3 for Rope {
             .for_each(|(yb, xb)| {
                 for p in 0..t {
                     let (xr, yr) = (&xb[p * d..(p + 1) * d], &mut yb[p * d..(p + 1) * d]);
-                    let (c, s) = (&cos[p * half..(p + 1) * half], &sin[p * half..(p + 1) * half]);
+                    let (c, s) = (
+                        &cos[p * half..(p + 1) * half],
+                        &sin[p * half..(p + 1) * half],
+                    );
                     for i in 0..half {
                         let (a, b) = (xr[i], xr[i + half]);
                         let si = sign * s[i];
@@ -498,7 +504,10 @@ impl CustomOp3 for GeluMulGrad {
         const C: usize = 4096;
         dg.par_chunks_mut(C)
             .zip(du.par_chunks_mut(C))
-            .zip(gate.par_chunks(C).zip(up.par_chunks(C).zip(d.par_chunks(C))))
+            .zip(
+                gate.par_chunks(C)
+                    .zip(up.par_chunks(C).zip(d.par_chunks(C))),
+            )
             .for_each(|((dg, du), (g, (u, d)))| gelu_mul_grad_kernel(dg, du, g, u, d));
         let mut dims = vec![2];
         dims.extend_from_slice(gl.shape().dims());
@@ -533,7 +542,11 @@ mod tests {
     ) {
         let x = Var::randn(0f32, 1.0, shape, &Device::Cpu).unwrap();
         let (a, b) = (fused(x.as_tensor()), reference(x.as_tensor()));
-        assert!(max_diff(&a, &b) < 1e-4, "values differ by {}", max_diff(&a, &b));
+        assert!(
+            max_diff(&a, &b) < 1e-4,
+            "values differ by {}",
+            max_diff(&a, &b)
+        );
         let probe = Tensor::randn(0f32, 1.0, a.shape(), &Device::Cpu).unwrap();
         let ga = (a * &probe).unwrap().sum_all().unwrap().backward().unwrap();
         let gb = (b * &probe).unwrap().sum_all().unwrap().backward().unwrap();

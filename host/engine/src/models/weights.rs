@@ -3,8 +3,8 @@
 //! (`model.layers.3.self_attn.q_proj`); GGUF files are read through the
 //! llama.cpp name map, so model code and LoRA adapters use one set of names.
 
-use crate::EngineError;
 use super::linear::Linear;
+use crate::EngineError;
 use candle_core::quantized::{QMatMul, gguf_file};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
