@@ -128,3 +128,13 @@ pub fn write_model_dir(dir: &Path, seed: u64) {
     std::fs::write(dir.join("tokenizer_config.json"), config.to_string())
         .expect("tokenizer_config.json");
 }
+
+/// The largest absolute difference between two tensors of one shape.
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .and_then(|d| d.abs())
+        .and_then(|d| d.flatten_all())
+        .and_then(|d| d.max(0))
+        .and_then(|d| d.to_scalar::<f32>())
+        .expect("tensors of one shape")
+}

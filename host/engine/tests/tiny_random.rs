@@ -4,6 +4,7 @@
 use candle_core::{Device, Tensor};
 use lem_engine::models::gemma3::{Config, Gemma3};
 use lem_engine::models::weights::Weights;
+use lem_engine::testing::max_abs_diff as max_diff;
 
 fn tiny_config() -> Config {
     lem_engine::testing::tiny_config()
@@ -11,19 +12,6 @@ fn tiny_config() -> Config {
 
 fn write_random_model(dir: &std::path::Path, c: &Config) -> std::path::PathBuf {
     lem_engine::testing::write_weights(dir, c, 7)
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 #[test]

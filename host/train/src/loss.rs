@@ -161,17 +161,7 @@ fn reference_loss(h: &Tensor, w: &Tensor, targets: &[u32]) -> candle_core::Resul
 mod tests {
     use super::*;
     use candle_core::{DType, Device, Var};
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
+    use lem_engine::testing::max_abs_diff as max_diff;
 
     #[test]
     fn matches_plain_cross_entropy_in_value_and_gradient() {

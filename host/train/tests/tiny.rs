@@ -6,6 +6,7 @@ use candle_core::{Device, Tensor, Var};
 use lem_engine::adapter::Adapter;
 use lem_engine::models::gemma3::Gemma3;
 use lem_engine::models::{Model, ModelFiles};
+use lem_engine::testing::max_abs_diff as max_diff;
 use lem_engine::tokenizer::Tokenizer;
 use lem_train::data::{self, Batch, Example};
 use lem_train::lora::{LoraSpec, parse_targets};
@@ -77,17 +78,6 @@ fn config(data: &Path, adapter: &Path, iters: usize) -> TrainConfig {
         base_model_name: "tiny".into(),
         base_model_sha256: None,
     }
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 fn logits(model: &Gemma3, ids: &[u32]) -> Tensor {

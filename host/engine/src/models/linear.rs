@@ -205,6 +205,7 @@ impl CustomOp2 for FrozenMatmul {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::max_abs_diff;
     use candle_core::{Device, Var};
 
     #[test]
@@ -214,14 +215,7 @@ mod tests {
         let w = Tensor::randn(0f32, 1.0, (4, 5), &dev).unwrap();
         let y = frozen_matmul(&x, &w).unwrap();
         let reference = x.broadcast_matmul(&w.t().unwrap()).unwrap();
-        let diff = (&y - &reference)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = max_abs_diff(&y, &reference);
         assert!(diff < 1e-5, "{diff}");
         let g1 = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
         let g2 = reference
@@ -232,14 +226,7 @@ mod tests {
             .backward()
             .unwrap();
         let (a, b) = (g1.get(&x).unwrap(), g2.get(&x).unwrap());
-        let diff = (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = max_abs_diff(a, b);
         assert!(diff < 1e-4, "{diff}");
         assert!(g1.get(&w).is_none(), "the frozen weight got a gradient");
     }
@@ -264,14 +251,7 @@ mod tests {
             lin.forward(&x).unwrap(),
             lin.forward_train(&x, true).unwrap(),
         ] {
-            let diff = (y - &expected)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = max_abs_diff(&y, &expected);
             assert!(diff < 1e-4, "{diff}");
         }
     }

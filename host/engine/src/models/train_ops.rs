@@ -518,20 +518,8 @@ impl CustomOp3 for GeluMulGrad {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::max_abs_diff as max_diff;
     use candle_core::{D, Device, Var};
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
 
     /// Value and input gradient of `fused` match those of `reference`
     /// under a random linear functional of the output.
