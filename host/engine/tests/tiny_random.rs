@@ -1,7 +1,7 @@
 //! A tiny random-weight Gemma 3, written as safetensors by the test: the
 //! safetensors path loads, and cached decoding agrees with a full prefill.
 
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use lem_engine::models::gemma3::{Config, Gemma3};
 use lem_engine::models::weights::Weights;
 use lem_engine::testing::max_abs_diff as max_diff;
