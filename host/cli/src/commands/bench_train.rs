@@ -26,7 +26,8 @@ pub struct Args {
     /// Tokens per row.
     #[arg(long, default_value_t = 256)]
     seq: usize,
-    /// Steps measured (the first is reported apart: it includes warm-up).
+    /// Steps measured on each side (the first is reported apart: it
+    /// includes warm-up); lem runs half before the peer and half after.
     #[arg(long, default_value_t = 5)]
     steps: usize,
     /// LoRA rank.
@@ -115,27 +116,39 @@ pub fn run(args: Args) -> Result<ExitCode> {
         })
         .collect();
     let batch = Batch::new(&examples.iter().collect::<Vec<_>>());
+    // lem runs before and after the peer (half the steps each), so a
+    // machine that speeds up or slows down during the run favours neither.
     let (mut losses, mut times) = (Vec::new(), Vec::new());
-    let progress = crate::pipeline::progress_bar(args.steps as u64, "lem steps");
-    for _ in 0..args.steps {
-        let t = Instant::now();
-        losses.push(trainer.step(&batch)?);
-        times.push(t.elapsed().as_secs_f64());
-        progress.inc(1);
-    }
-    progress.finish_and_clear();
-    let ours = json!({
-        "losses": losses,
-        "seconds_per_step": times,
-        "peak_rss_gb": lem_train::trainer::peak_memory_gb(),
-        "trainable_parameters": trainer.lora().parameter_count(),
-    });
+    let mut run_steps = |n: usize| -> Result<()> {
+        let progress = crate::pipeline::progress_bar(n as u64, "lem steps");
+        for _ in 0..n {
+            let t = Instant::now();
+            losses.push(trainer.step(&batch)?);
+            times.push(t.elapsed().as_secs_f64());
+            progress.inc(1);
+        }
+        progress.finish_and_clear();
+        Ok(())
+    };
+    let before = if args.no_peer {
+        args.steps
+    } else {
+        args.steps.div_ceil(2)
+    };
+    run_steps(before)?;
     let peer = if args.no_peer {
         Err("skipped (--no-peer)".to_string())
     } else {
         eprintln!("running the PyTorch + PEFT peer ...");
         peft_peer(&path, threads, &args, &examples)
     };
+    run_steps(args.steps - before)?;
+    let ours = json!({
+        "losses": losses,
+        "seconds_per_step": times,
+        "peak_rss_gb": lem_train::trainer::peak_memory_gb(),
+        "trainable_parameters": trainer.lora().parameter_count(),
+    });
     let tokens = (args.rows * args.seq) as f64;
     let report = json!({
         "machine": super::bench::machine(),
