@@ -128,22 +128,16 @@ impl Tokenizer {
         let Some((last, before)) = messages.split_last() else {
             return Err(EngineError::BadInput("an empty conversation".into()));
         };
-        match &self.template {
-            Some(t) => Ok((t.render(before, true)?, t.render(messages, false)?)),
-            None => {
-                let prompt = format!(
-                    "{}{}",
-                    self.bos.as_deref().unwrap_or(""),
-                    crate::chat_template::base_prompt(before)
-                );
-                let full = format!(
-                    "{prompt} {}{}",
-                    last.content,
-                    self.eos.as_deref().unwrap_or("")
-                );
-                Ok((prompt, full))
-            }
-        }
+        let prompt = self.prompt_text(before)?;
+        let full = match &self.template {
+            Some(t) => t.render(messages, false)?,
+            None => format!(
+                "{prompt} {}{}",
+                last.content,
+                self.eos.as_deref().unwrap_or("")
+            ),
+        };
+        Ok((prompt, full))
     }
 
     /// Encodes text exactly as written (special tokens in the text are

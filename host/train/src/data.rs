@@ -278,11 +278,6 @@ impl Batch {
             targets,
         }
     }
-
-    /// Tokens in the batch, padding excluded is not known here: rows × len.
-    pub fn padded_tokens(&self) -> usize {
-        self.rows * self.len
-    }
 }
 
 #[cfg(test)]

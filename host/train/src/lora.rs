@@ -2,7 +2,7 @@
 //! how they turn into (and come back from) an [`Adapter`].
 
 use crate::TrainError;
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Tensor, Var};
 use lem_engine::adapter::{Adapter, AdapterConfig, LoraPair};
 use lem_engine::models::gemma3::Gemma3;
 use lem_engine::models::linear::Lora;
@@ -85,17 +85,13 @@ impl LoraSet {
         }
         let first_layer = layers.saturating_sub(spec.num_layers);
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let device = Device::Cpu;
+        let device = model.device().clone();
         let mut modules = BTreeMap::new();
         for (name, lin) in model.linears_mut() {
             if !selected(&name, &spec.targets, first_layer) {
                 continue;
             }
             let (out, inp) = lin.dims()?;
-            let device = match lin.base() {
-                candle_core::quantized::QMatMul::Tensor(w) => w.device().clone(),
-                _ => device.clone(),
-            };
             let bound = 1.0 / (inp as f32).sqrt();
             let a: Vec<f32> = (0..spec.rank * inp)
                 .map(|_| rng.random_range(-bound..bound))
@@ -141,11 +137,6 @@ impl LoraSet {
     /// The lowest block with an adapter (backward stops there).
     pub fn first_layer(&self) -> usize {
         self.first_layer
-    }
-
-    /// The spec.
-    pub fn spec(&self) -> &LoraSpec {
-        &self.spec
     }
 
     /// A snapshot as an adapter.

@@ -321,12 +321,7 @@ impl Trainer {
             }
         }
         if self.config.test {
-            let test_path = files.test.ok_or_else(|| TrainError::BadData {
-                path: self.config.data.clone(),
-                reason: "--test needs test.jsonl in the data directory".into(),
-            })?;
-            let (test, _) = self.load_examples(&test_path)?;
-            let test_loss = self.evaluate(&test, None)?;
+            let test_loss = self.test_loss()?;
             events(TrainEvent::Test { test_loss });
         }
         let secs = started.elapsed().as_secs_f64();
@@ -363,6 +358,18 @@ impl Trainer {
             .map_err(|e| TrainError::io(path, e))
     }
 
+    /// Mean loss per supervised token on the data directory's `test.jsonl`.
+    pub fn test_loss(&self) -> Result<f32, TrainError> {
+        let path = DataDir::locate(&self.config.data)?
+            .test
+            .ok_or_else(|| TrainError::BadData {
+                path: self.config.data.clone(),
+                reason: "--test needs test.jsonl in the data directory".into(),
+            })?;
+        let (test, _) = self.load_examples(&path)?;
+        self.evaluate(&test, None)
+    }
+
     /// The loss of one batch, without updating anything.
     pub fn batch_loss(&self, batch: &Batch) -> Result<f32, TrainError> {
         let h = self.hidden(batch, false)?;
@@ -392,17 +399,11 @@ impl Trainer {
     /// The hidden states (after the final norm) of the rows that predict
     /// supervised tokens, `[targets, hidden]`.
     fn hidden(&self, batch: &Batch, train: bool) -> Result<Tensor, TrainError> {
-        let m = &self.model;
         let ids = Tensor::from_slice(&batch.ids, (batch.rows, batch.len), &self.device)?;
-        let masks = m.train_masks(batch.len)?;
-        let mut x = m.embed_train(&ids)?;
-        for i in 0..m.config().num_hidden_layers {
-            if i < self.lora.first_layer() {
-                x = x.detach();
-            }
-            x = m.layer_train(i, &x, &masks, train)?;
-        }
-        Ok(self.select(&m.final_norm_train(&x)?, batch)?)
+        let hidden = self
+            .model
+            .forward_train(&ids, self.lora.first_layer(), train)?;
+        Ok(self.select(&hidden, batch)?)
     }
 
     fn select(&self, hidden: &Tensor, batch: &Batch) -> candle_core::Result<Tensor> {

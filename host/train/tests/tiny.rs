@@ -196,7 +196,7 @@ fn with_mask_prompt_the_prompt_carries_no_gradient() {
     let ids = Tensor::from_slice(&batch.ids, (1, batch.len), &Device::Cpu).unwrap();
     let hidden = Var::from_tensor(
         &model
-            .forward_train(&ids, false)
+            .forward_train(&ids, 0, false)
             .unwrap()
             .squeeze(0)
             .unwrap(),

@@ -107,8 +107,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         )
     };
     let kernel_config = KernelConfig {
-        text: text.clone(),
-        axioms: axioms.clone(),
+        text,
+        axioms,
         options: Vec::new(),
     };
     let mut engine = ModelArgs::for_spec(&args.teacher);
@@ -118,14 +118,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let responses = args.out.join("responses.jsonl");
-    let prompts: HashMap<String, String> = items
+    // (id, plain prompt) in seed order.
+    let seeds: Vec<(String, String)> = items
         .iter()
         .map(|i| {
             let p = i.value.record.get("prompt").and_then(|v| v.as_str());
             (i.value.id.clone(), p.unwrap_or_default().to_string())
         })
         .collect();
-    let order: Vec<String> = items.iter().map(|i| i.value.id.clone()).collect();
     let rt = crate::models::runtime()?;
     let done = pipeline::generate(
         GenerateJob {
@@ -157,7 +157,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .collect();
     let mut examples = Vec::new();
     let mut empty = 0;
-    for id in &order {
+    for (id, prompt) in &seeds {
         let Some(r) = answers.get(id) else { continue };
         if r.response.trim().is_empty() {
             empty += 1;
@@ -165,7 +165,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         examples.push(DistilledExample {
             id: id.clone(),
-            prompt: prompts[id].clone(),
+            prompt: prompt.clone(),
             answer: r.response.clone(),
         });
     }
@@ -175,8 +175,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "kernel": {
             "name": kernel_name,
             "plugin_sha256": kernel_plugin_sha,
-            "text_sha256": lem_core::hash::sha256_hex(text.as_bytes()),
-            "axioms_sha256": lem_core::hash::sha256_hex(axioms.as_bytes()),
+            "text_sha256": lem_core::hash::sha256_hex(kernel_config.text.as_bytes()),
+            "axioms_sha256": lem_core::hash::sha256_hex(kernel_config.axioms.as_bytes()),
         },
         "seeds": seed_files,
         "sampling": {"temperature": args.temperature, "max_tokens": args.max_tokens, "seed": args.seed},

@@ -152,12 +152,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let mut trainer = Trainer::new(model, tokenizer, config)?;
     if !args.train {
-        let test = lem_train::data::DataDir::locate(&args.data)?
-            .test
-            .with_context(|| format!("--test needs {}/test.jsonl", args.data.display()))?;
-        let (examples, _) = trainer.load_examples(&test)?;
-        let loss = trainer.evaluate(&examples, None)?;
-        print_event(&TrainEvent::Test { test_loss: loss }, args.json);
+        let test_loss = trainer.test_loss()?;
+        print_event(&TrainEvent::Test { test_loss }, args.json);
         return Ok(ExitCode::SUCCESS);
     }
     let progress = if args.json {

@@ -459,6 +459,11 @@ impl Gemma3 {
         &self.config
     }
 
+    /// The device the weights are on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
     /// Positions the rope tables cover.
     pub fn context(&self) -> usize {
         self.context
@@ -482,15 +487,16 @@ impl Gemma3 {
     /// they fit in `limit` bytes (the 270M model's take 400 MB); returns
     /// whether it did. Decoding keeps using the quantized weights.
     pub fn enable_dense_prefill(&mut self, limit: usize) -> candle_core::Result<bool> {
-        let c = &self.config;
-        let per_layer = c.hidden_size
-            * (c.num_attention_heads * c.head_dim * 2
-                + c.num_key_value_heads * c.head_dim * 2
-                + c.intermediate_size * 3);
-        if per_layer * c.num_hidden_layers * 4 > limit {
+        let mut linears = self.linears_mut();
+        let mut bytes = 0;
+        for (_, lin) in &linears {
+            let (out, inp) = lin.dims()?;
+            bytes += out * inp * 4;
+        }
+        if bytes > limit {
             return Ok(false);
         }
-        for (_, lin) in self.linears_mut() {
+        for (_, lin) in &mut linears {
             lin.add_dense_copy()?;
         }
         Ok(true)
@@ -538,11 +544,21 @@ impl Gemma3 {
         self.norm.forward_train(x)
     }
 
-    /// Training: the whole model, hidden states after the final norm.
-    pub fn forward_train(&self, ids: &Tensor, dropout: bool) -> candle_core::Result<Tensor> {
+    /// Training: the whole model, hidden states after the final norm. The
+    /// blocks below `frozen_below` run without a graph (no gradient is
+    /// wanted there).
+    pub fn forward_train(
+        &self,
+        ids: &Tensor,
+        frozen_below: usize,
+        dropout: bool,
+    ) -> candle_core::Result<Tensor> {
         let masks = self.train_masks(ids.dim(1)?)?;
         let mut x = self.embed_train(ids)?;
         for i in 0..self.layers.len() {
+            if i < frozen_below {
+                x = x.detach();
+            }
             x = self.layer_train(i, &x, &masks, dropout)?;
         }
         self.final_norm_train(&x)

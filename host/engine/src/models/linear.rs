@@ -90,16 +90,13 @@ impl Linear {
         }
     }
 
-    /// Keeps a dense f32 copy of a quantized base for prefill; returns the
-    /// bytes it takes (0 if the base is already dense).
-    pub fn add_dense_copy(&mut self) -> candle_core::Result<usize> {
+    /// Keeps a dense f32 copy of a quantized base for prefill (a dense
+    /// base needs none).
+    pub fn add_dense_copy(&mut self) -> candle_core::Result<()> {
         if let QMatMul::QTensor(q) = &self.base {
-            let w = q.dequantize(&q.device())?;
-            let bytes = w.elem_count() * 4;
-            self.dense = Some(w);
-            return Ok(bytes);
+            self.dense = Some(q.dequantize(&q.device())?);
         }
-        Ok(0)
+        Ok(())
     }
 
     /// Inference: the base projection plus the adapter's delta.

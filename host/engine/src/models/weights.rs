@@ -74,16 +74,6 @@ impl Weights {
         self
     }
 
-    /// Whether projections load as dense f32.
-    pub fn is_dense(&self) -> bool {
-        self.dense
-    }
-
-    /// The file the weights come from (the first shard).
-    pub fn origin(&self) -> &Path {
-        &self.origin
-    }
-
     /// The device tensors are loaded to.
     pub fn device(&self) -> &Device {
         &self.device
