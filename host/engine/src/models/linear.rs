@@ -102,8 +102,11 @@ impl Linear {
     /// Inference: the base projection plus the adapter's delta.
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let rows = x.elem_count() / x.dim(candle_core::D::Minus1)?.max(1);
-        let y = match &self.dense {
-            Some(w) if rows >= DENSE_MIN_ROWS => x.broadcast_matmul(&w.t()?)?,
+        let y = match (&self.dense, &self.base) {
+            (Some(w), _) if rows >= DENSE_MIN_ROWS => x.broadcast_matmul(&w.t()?)?,
+            (_, QMatMul::QTensor(q)) if rows < DENSE_MIN_ROWS && super::q8_0::supports(q) => {
+                super::q8_0::matmul(&x.contiguous()?, q)?
+            }
             _ => self.base.forward(x)?,
         };
         match &self.lora {

@@ -6,6 +6,8 @@
 
 pub mod gemma3;
 pub mod linear;
+pub mod q8_0;
+pub mod repack;
 pub mod train_ops;
 pub mod weights;
 

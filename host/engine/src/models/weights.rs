@@ -144,7 +144,8 @@ impl Weights {
             return Ok(Linear::new(QMatMul::Tensor(self.dense(hf_name)?)));
         }
         match self.qtensor(hf_name)? {
-            Some(q) => QMatMul::from_arc(Arc::new(q))
+            Some(q) => super::repack::for_cpu_decode(q)
+                .and_then(|q| QMatMul::from_arc(Arc::new(q)))
                 .map(Linear::new)
                 .map_err(|e| self.missing(hf_name, e)),
             None => Ok(Linear::new(QMatMul::Tensor(self.dense(hf_name)?))),
