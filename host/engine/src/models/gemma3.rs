@@ -12,6 +12,7 @@
 //! (`model.layers.N.self_attn.q_proj`); GGUF files are read through the
 //! name map in [`super::weights`].
 
+use super::decode_attention;
 use super::linear::Linear;
 use super::weights::Weights;
 use crate::EngineError;
@@ -767,9 +768,24 @@ impl Gemma3 {
                     Some(w) if pos + 1 > w => pos + 1 - w,
                     _ => 0,
                 };
-                let keys = k_cache.narrow(2, from, pos + 1 - from)?;
-                let values = v_cache.narrow(2, from, pos + 1 - from)?;
-                outs.push(a.attend(&q.narrow(0, i, 1)?, &keys, &values, None)?);
+                let q = q.narrow(0, i, 1)?;
+                outs.push(if self.device.is_cpu() {
+                    let softcap = a.softcap.map(|c| c as f32);
+                    let len = pos + 1 - from;
+                    decode_attention::attend(
+                        &q,
+                        k_cache,
+                        v_cache,
+                        from,
+                        len,
+                        a.scale as f32,
+                        softcap,
+                    )?
+                } else {
+                    let keys = k_cache.narrow(2, from, pos + 1 - from)?;
+                    let values = v_cache.narrow(2, from, pos + 1 - from)?;
+                    a.attend(&q, &keys, &values, None)?
+                });
             }
             let out = Tensor::cat(&outs, 0)?.reshape((b, 1, a.n_head * a.head_dim))?;
             let out = a.o_proj.forward(&out)?;

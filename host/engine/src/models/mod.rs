@@ -4,6 +4,7 @@
 //! Llama (also Llama 3.x and Mistral GGUFs) and Qwen 2 come from
 //! candle-transformers' quantized models and decode one sequence at a time.
 
+pub mod decode_attention;
 pub mod gemma3;
 pub mod linear;
 pub mod q8_0;

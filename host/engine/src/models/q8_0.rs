@@ -23,6 +23,12 @@ use std::sync::Arc;
 const BLOCK: usize = 32;
 /// Bytes of one Q8_0 block: an f16 scale then 32 `i8`.
 const BLOCK_BYTES: usize = 2 + BLOCK;
+/// How far ahead of the block being read the kernels ask for weight bytes.
+/// A core on its own pulls only so many cache lines at once: on this Xeon
+/// the 178 MB output layer streamed at 7.9 GB/s on one thread and 12.5 GB/s
+/// on two without prefetching, and at 12.6 and 23 GB/s with it 3 KB ahead
+/// (1 KB: 9.9 GB/s on one thread; 6 KB: 14.5 GB/s on two).
+const PREFETCH_BYTES: usize = 3072;
 
 /// `x·Wᵀ` for `x` `[..., k]` (f32, CPU) and a Q8_0 `w` `[n, k]`.
 pub fn matmul(x: &Tensor, w: &Arc<QTensor>) -> candle_core::Result<Tensor> {
@@ -192,7 +198,7 @@ fn dot_scalar(w: &[u8], qs: &[[i8; BLOCK]], d: &[f32]) -> f32 {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{BLOCK, BLOCK_BYTES};
+    use super::{BLOCK, BLOCK_BYTES, PREFETCH_BYTES};
     use std::arch::x86_64::*;
 
     /// The sum of the eight lanes, in candle's order.
@@ -234,6 +240,7 @@ mod x86 {
                 let y = unsafe { _mm256_loadu_si256(q.as_ptr() as *const __m256i) };
                 for r in 0..4 {
                     let p = unsafe { base[r].add(b * BLOCK_BYTES) };
+                    _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH_BYTES) as *const i8);
                     let qw = unsafe { _mm256_loadu_si256(p.add(2) as *const __m256i) };
                     let $a = _mm256_sign_epi8(qw, qw);
                     let $s = _mm256_sign_epi8(y, qw);
