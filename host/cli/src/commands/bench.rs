@@ -116,7 +116,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
     }
 
     let model_bytes = std::fs::metadata(&model_path).map(|m| m.len()).unwrap_or(0) as f64;
-    let bandwidth = measure_bandwidth();
+    let bandwidth = measure_bandwidth(threads);
     let peer = if args.no_peer {
         Err("skipped (--no-peer)".to_string())
     } else {
@@ -257,13 +257,23 @@ fn llama_cpp(
 }
 
 /// Read bandwidth: best of a few passes summing a 512 MiB buffer.
-fn measure_bandwidth() -> f64 {
+/// Bytes per second that `threads` threads read from memory, each summing
+/// its share of a 512 MB buffer (best of three): the rate a decoder that
+/// reads every weight once per token is bound by.
+fn measure_bandwidth(threads: usize) -> f64 {
     let data = vec![1u64; 64 << 20];
+    let share = data.len().div_ceil(threads.max(1));
     let mut best = f64::MAX;
     for _ in 0..3 {
         let t = Instant::now();
-        let sum: u64 = data.iter().fold(0u64, |a, &b| a.wrapping_add(b));
-        std::hint::black_box(sum);
+        std::thread::scope(|s| {
+            for part in data.chunks(share) {
+                s.spawn(move || {
+                    let sum = part.iter().fold(0u64, |a, &b| a.wrapping_add(b));
+                    std::hint::black_box(sum);
+                });
+            }
+        });
         best = best.min(t.elapsed().as_secs_f64());
     }
     (data.len() * 8) as f64 / best

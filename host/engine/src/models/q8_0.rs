@@ -106,7 +106,7 @@ impl Quantized {
         Quantized { qs, d, blocks }
     }
 
-    fn row(&self, i: usize) -> (&[[i8; BLOCK]], &[f32]) {
+    fn row(&self, i: usize) -> Input<'_> {
         let r = i * self.blocks..(i + 1) * self.blocks;
         (&self.qs[r.clone()], &self.d[r])
     }
@@ -141,13 +141,22 @@ fn kernel() -> Kernel {
 }
 
 /// `out[i, j] = x_i · w_j` for all rows `i` of the input and `j < n`, the
-/// weight rows split across the thread pool four at a time.
+/// weight rows split across the thread pool four at a time. Input rows go
+/// four at a time too (batched decoding), so each weight block is loaded,
+/// and its absolute value and scale taken, once for four products.
 fn products(w: &[u8], n: usize, x: &Quantized, out: &mut [f32]) {
     let kernel = kernel();
     let row_bytes = x.blocks * BLOCK_BYTES;
     let m = x.rows();
     let quads = n.div_ceil(4);
     let out_ptr = out.as_mut_ptr() as usize;
+    // SAFETY (for the writes): each (i, first + r) is written by exactly one
+    // work item (quads are disjoint), within `out`'s m·n.
+    let write = |i: usize, first: usize, dots: [f32; 4]| {
+        for (r, dot) in dots.into_iter().enumerate().take(n - first) {
+            unsafe { *(out_ptr as *mut f32).add(i * n + first + r) = dot };
+        }
+    };
     candle_core::utils::barrier_pool().execute_chunked(quads, |range| {
         for quad in range {
             let first = quad * 4;
@@ -156,28 +165,35 @@ fn products(w: &[u8], n: usize, x: &Quantized, out: &mut [f32]) {
                 let j = (first + r).min(n - 1);
                 &w[j * row_bytes..(j + 1) * row_bytes]
             });
-            for i in 0..m {
-                let (qs, d) = x.row(i);
-                let dots = dot4(kernel, rows, qs, d);
-                for (r, dot) in dots.into_iter().enumerate().take(n - first) {
-                    // SAFETY: each (i, first + r) is written by exactly one
-                    // work item (quads are disjoint), within `out`'s m·n.
-                    unsafe { *(out_ptr as *mut f32).add(i * n + first + r) = dot };
+            let mut i = 0;
+            while i + 4 <= m {
+                let inputs: [_; 4] = std::array::from_fn(|g| x.row(i + g));
+                for (g, dots) in tile(kernel, rows, inputs).into_iter().enumerate() {
+                    write(i + g, first, dots);
                 }
+                i += 4;
+            }
+            for i in i..m {
+                let [dots] = tile(kernel, rows, [x.row(i)]);
+                write(i, first, dots);
             }
         }
     });
 }
 
-fn dot4(kernel: Kernel, w: [&[u8]; 4], qs: &[[i8; BLOCK]], d: &[f32]) -> [f32; 4] {
+/// One input row's quantized blocks and their scales.
+type Input<'a> = (&'a [[i8; BLOCK]], &'a [f32]);
+
+/// The products of `G` input rows with four weight rows: `[input][weight]`.
+fn tile<const G: usize>(kernel: Kernel, w: [&[u8]; 4], x: [Input<'_>; G]) -> [[f32; 4]; G] {
     match kernel {
         // SAFETY: `kernel()` chose these only where the CPU has their features;
-        // every row holds `qs.len()` whole blocks (checked by the caller).
+        // every row holds as many whole blocks as the input (checked by the caller).
         #[cfg(target_arch = "x86_64")]
-        Kernel::Vnni => unsafe { x86::dot4_vnni(w, qs, d) },
+        Kernel::Vnni => unsafe { x86::tile_vnni(w, x) },
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => unsafe { x86::dot4_avx2(w, qs, d) },
-        Kernel::Scalar => std::array::from_fn(|r| dot_scalar(w[r], qs, d)),
+        Kernel::Avx2 => unsafe { x86::tile_avx2(w, x) },
+        Kernel::Scalar => x.map(|(qs, d)| std::array::from_fn(|r| dot_scalar(w[r], qs, d))),
     }
 }
 
@@ -198,7 +214,7 @@ fn dot_scalar(w: &[u8], qs: &[[i8; BLOCK]], d: &[f32]) -> f32 {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{BLOCK, BLOCK_BYTES, PREFETCH_BYTES};
+    use super::{BLOCK_BYTES, PREFETCH_BYTES};
     use std::arch::x86_64::*;
 
     /// The sum of the eight lanes, in candle's order.
@@ -223,57 +239,74 @@ mod x86 {
         _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
     }
 
-    /// The body of a four-row kernel; `|$a, $s| $int_dot` is the integer dot
-    /// product of one block (eight i32 lanes), spliced in so it compiles with
-    /// the kernel's target features.
-    macro_rules! dot4_body {
-        ($w:ident, $qs:ident, $d:ident, |$a:ident, $s:ident| $int_dot:expr) => {{
-            let mut acc = [_mm256_setzero_ps(); 4];
+    /// The body of a `G`-input × four-weight-row kernel; `|$a, $s| $int_dot`
+    /// is the integer dot product of one block (eight i32 lanes), spliced in
+    /// so it compiles with the kernel's target features.
+    macro_rules! tile_body {
+        ($w:ident, $x:ident, $g:ident, |$a:ident, $s:ident| $int_dot:expr) => {{
+            let mut acc = [[_mm256_setzero_ps(); 4]; $g];
             let base = [
                 $w[0].as_ptr(),
                 $w[1].as_ptr(),
                 $w[2].as_ptr(),
                 $w[3].as_ptr(),
             ];
-            for (b, (q, &dx)) in $qs.iter().zip($d).enumerate() {
-                // SAFETY: every row holds `qs.len()` blocks (the caller's contract).
-                let y = unsafe { _mm256_loadu_si256(q.as_ptr() as *const __m256i) };
+            for b in 0..$x[0].1.len() {
+                // SAFETY: every row holds as many blocks as each input (the caller's contract).
+                let y: [__m256i; $g] = std::array::from_fn(|g| unsafe {
+                    _mm256_loadu_si256($x[g].0[b].as_ptr() as *const __m256i)
+                });
                 for r in 0..4 {
                     let p = unsafe { base[r].add(b * BLOCK_BYTES) };
                     _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH_BYTES) as *const i8);
                     let qw = unsafe { _mm256_loadu_si256(p.add(2) as *const __m256i) };
                     let $a = _mm256_sign_epi8(qw, qw);
-                    let $s = _mm256_sign_epi8(y, qw);
-                    let dot: __m256i = $int_dot;
-                    let s = _mm256_set1_ps(unsafe { scale(p) } * dx);
-                    acc[r] = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(dot), acc[r]);
+                    let dw = unsafe { scale(p) };
+                    for g in 0..$g {
+                        let $s = _mm256_sign_epi8(y[g], qw);
+                        let dot: __m256i = $int_dot;
+                        let s = _mm256_set1_ps(dw * $x[g].1[b]);
+                        acc[g][r] = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(dot), acc[g][r]);
+                    }
                 }
             }
-            [hsum(acc[0]), hsum(acc[1]), hsum(acc[2]), hsum(acc[3])]
+            let mut out = [[0f32; 4]; $g];
+            for g in 0..$g {
+                for r in 0..4 {
+                    out[g][r] = hsum(acc[g][r]);
+                }
+            }
+            out
         }};
     }
 
-    /// Four rows' dot products; one `vpdpbusd` per block and row.
+    /// One `vpdpbusd` per block, input and weight row.
     ///
     /// # Safety
     /// The CPU must have the features enabled here, and each row of `w` must
-    /// hold `qs.len()` whole blocks.
+    /// hold as many whole blocks as each input.
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
-    pub(super) unsafe fn dot4_vnni(w: [&[u8]; 4], qs: &[[i8; BLOCK]], d: &[f32]) -> [f32; 4] {
-        dot4_body!(w, qs, d, |a, s| _mm256_dpbusd_epi32(
+    pub(super) unsafe fn tile_vnni<const G: usize>(
+        w: [&[u8]; 4],
+        x: [super::Input<'_>; G],
+    ) -> [[f32; 4]; G] {
+        tile_body!(w, x, G, |a, s| _mm256_dpbusd_epi32(
             _mm256_setzero_si256(),
             a,
             s
         ))
     }
 
-    /// Four rows' dot products with `maddubs` + `madd` (AVX2).
+    /// `maddubs` + `madd` (AVX2).
     ///
     /// # Safety
-    /// As [`dot4_vnni`], for AVX2, FMA and F16C.
+    /// As [`tile_vnni`], for AVX2, FMA and F16C.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn dot4_avx2(w: [&[u8]; 4], qs: &[[i8; BLOCK]], d: &[f32]) -> [f32; 4] {
-        dot4_body!(w, qs, d, |a, s| _mm256_madd_epi16(
+    pub(super) unsafe fn tile_avx2<const G: usize>(
+        w: [&[u8]; 4],
+        x: [super::Input<'_>; G],
+    ) -> [[f32; 4]; G] {
+        tile_body!(w, x, G, |a, s| _mm256_madd_epi16(
             _mm256_maddubs_epi16(a, s),
             _mm256_set1_epi16(1)
         ))
@@ -306,7 +339,7 @@ mod tests {
     #[test]
     fn equals_candles_q8_0_matmul_bit_for_bit() {
         // 4-row quads and a partial last quad (n = 38), one and several input rows.
-        for (m, n, k) in [(1, 40, 64), (3, 38, 96), (5, 257, 640)] {
+        for (m, n, k) in [(1, 40, 64), (3, 38, 96), (5, 257, 640), (8, 64, 128)] {
             let w = weight(n, k);
             let x = seeded(m, k, 11 + m as u64);
             let ours = matmul(&x, &w).unwrap();
@@ -329,14 +362,15 @@ mod tests {
             &seeded(1, k, 3).flatten_all().unwrap().to_vec1().unwrap(),
             k,
         );
-        let (qs, d) = x.row(0);
         let row_bytes = k / BLOCK * BLOCK_BYTES;
         let rows: [&[u8]; 4] = std::array::from_fn(|r| &data[r * row_bytes..(r + 1) * row_bytes]);
-        let scalar = dot4(Kernel::Scalar, rows, qs, d);
-        let fast = dot4(kernel(), rows, qs, d);
-        for (a, b) in scalar.iter().zip(fast) {
+        let scalar = tile(Kernel::Scalar, rows, [x.row(0)]);
+        let fast = tile(kernel(), rows, [x.row(0)]);
+        let wide = tile(kernel(), rows, [x.row(0); 4]);
+        for (a, b) in scalar[0].iter().zip(fast[0]) {
             assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "{a} vs {b}");
         }
+        assert!(wide.iter().all(|w| *w == fast[0]));
     }
 
     #[test]
