@@ -484,10 +484,14 @@ impl Gemma3 {
             .collect()
     }
 
-    /// Keeps dense f32 copies of quantized projections for prefill when
-    /// they fit in `limit` bytes (the 270M model's take 400 MB); returns
-    /// whether it did. Decoding keeps using the quantized weights.
+    /// On the CPU, keeps a contiguous f32 copy of every projection's `Wᵀ`
+    /// for many-row inputs (prompts and training) when they fit in `limit`
+    /// bytes (the 270M model's take 400 MB); returns whether it did.
+    /// Decoding keeps using the quantized weights.
     pub fn enable_dense_prefill(&mut self, limit: usize) -> candle_core::Result<bool> {
+        if !self.device.is_cpu() {
+            return Ok(false);
+        }
         let mut linears = self.linears_mut();
         let mut bytes = 0;
         for (_, lin) in &linears {
@@ -498,7 +502,7 @@ impl Gemma3 {
             return Ok(false);
         }
         for (_, lin) in &mut linears {
-            lin.add_dense_copy()?;
+            lin.add_transposed_copy()?;
         }
         Ok(true)
     }

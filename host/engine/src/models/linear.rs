@@ -30,11 +30,14 @@ pub struct Lora {
 pub struct Linear {
     base: QMatMul,
     lora: Option<Lora>,
-    /// A dense f32 copy of a quantized base, for many-row inputs (prefill).
-    dense: Option<Tensor>,
+    /// A contiguous f32 copy of `Wᵀ` `[in, out]`, for many-row inputs
+    /// (prefill, training): candle's CPU gemm multiplies by it about a
+    /// third faster than by the transposed view of `W` (measured on the
+    /// 270M model's shapes, 512 rows, 2 threads: 225 vs 170 GFLOP/s).
+    transposed: Option<Tensor>,
 }
 
-/// Inputs with at least this many rows use the dense copy: a prompt is
+/// Inputs with at least this many rows use the `Wᵀ` copy: a prompt is
 /// compute-bound (f32 gemm beats the quantized dot products several times
 /// over), while decoding a handful of rows is bound by reading the weights,
 /// where the smaller quantized ones win.
@@ -46,7 +49,7 @@ impl Linear {
         Linear {
             base,
             lora: None,
-            dense: None,
+            transposed: None,
         }
     }
 
@@ -90,20 +93,17 @@ impl Linear {
         }
     }
 
-    /// Keeps a dense f32 copy of a quantized base for prefill (a dense
-    /// base needs none).
-    pub fn add_dense_copy(&mut self) -> candle_core::Result<()> {
-        if let QMatMul::QTensor(q) = &self.base {
-            self.dense = Some(q.dequantize(&q.device())?);
-        }
+    /// Keeps a contiguous f32 copy of `Wᵀ` for many-row inputs.
+    pub fn add_transposed_copy(&mut self) -> candle_core::Result<()> {
+        self.transposed = Some(self.dense_weight()?.t()?.contiguous()?);
         Ok(())
     }
 
     /// Inference: the base projection plus the adapter's delta.
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let rows = x.elem_count() / x.dim(candle_core::D::Minus1)?.max(1);
-        let y = match (&self.dense, &self.base) {
-            (Some(w), _) if rows >= DENSE_MIN_ROWS => x.broadcast_matmul(&w.t()?)?,
+        let y = match (&self.transposed, &self.base) {
+            (Some(wt), _) if rows >= DENSE_MIN_ROWS => x.broadcast_matmul(wt)?,
             (_, QMatMul::QTensor(q)) if rows < DENSE_MIN_ROWS && super::q8_0::supports(q) => {
                 super::q8_0::matmul(&x.contiguous()?, q)?
             }
@@ -119,7 +119,7 @@ impl Linear {
     /// the base weight; `dropout` applies the adapter's dropout.
     pub fn forward_train(&self, x: &Tensor, dropout: bool) -> candle_core::Result<Tensor> {
         let y = match &self.base {
-            QMatMul::Tensor(w) => frozen_matmul(x, w)?,
+            QMatMul::Tensor(w) => frozen_matmul(x, w, self.transposed.as_ref())?,
             _ => self.base.forward(&x.detach())?,
         };
         match &self.lora {
@@ -150,8 +150,9 @@ fn lora_delta(x: &Tensor, l: &Lora) -> candle_core::Result<Tensor> {
 }
 
 /// `x·Wᵀ` for `x` `[..., in]` and a frozen `W` `[out, in]`, whose backward
-/// gives `x` its gradient and `W` none.
-pub fn frozen_matmul(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+/// gives `x` its gradient and `W` none. `wt`, a contiguous copy of `Wᵀ`,
+/// makes the forward product faster; the backward multiplies by `W`.
+pub fn frozen_matmul(x: &Tensor, w: &Tensor, wt: Option<&Tensor>) -> candle_core::Result<Tensor> {
     let dims = x.dims().to_vec();
     let (out, inp) = w.dims2()?;
     let rows: usize = dims[..dims.len() - 1].iter().product();
@@ -160,14 +161,22 @@ pub fn frozen_matmul(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
         return x.broadcast_matmul(&w.detach().t()?);
     }
     let flat = x.reshape((rows, inp))?.contiguous()?;
-    let y = flat.apply_op2(&w.contiguous()?, FrozenMatmul)?;
+    let rhs = match wt {
+        Some(wt) => wt.clone(),
+        None => w.t()?,
+    };
+    let y = flat.apply_op2(&rhs, FrozenMatmul { w: w.clone() })?;
     let mut shape = dims;
     *shape.last_mut().expect("non-empty dims") = out;
     y.reshape(shape)
 }
 
-/// The custom op behind [`frozen_matmul`].
-pub struct FrozenMatmul;
+/// The custom op behind [`frozen_matmul`]: `x · rhs` with `rhs` = `Wᵀ`
+/// (a view or a copy); its backward multiplies the gradient by `W`.
+pub struct FrozenMatmul {
+    /// `W` `[out, in]`.
+    pub w: Tensor,
+}
 
 impl CustomOp2 for FrozenMatmul {
     fn name(&self) -> &'static str {
@@ -178,27 +187,26 @@ impl CustomOp2 for FrozenMatmul {
         &self,
         x: &CpuStorage,
         xl: &Layout,
-        w: &CpuStorage,
-        wl: &Layout,
+        rhs: &CpuStorage,
+        rl: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (m, k) = xl.shape().dims2()?;
-        let (n, k2) = wl.shape().dims2()?;
+        let (k2, n) = rl.shape().dims2()?;
         if k != k2 {
             candle_core::bail!("frozen-matmul: input has {k} columns, weight {k2}");
         }
-        let wt = wl.transpose(0, 1)?;
-        let y = x.matmul(w, (1, m, n, k), xl, &wt)?;
+        let y = x.matmul(rhs, (1, m, n, k), xl, rl)?;
         Ok((y, Shape::from((m, n))))
     }
 
     fn bwd(
         &self,
         _x: &Tensor,
-        w: &Tensor,
+        _rhs: &Tensor,
         _y: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        Ok((Some(grad.matmul(w)?), None))
+        Ok((Some(grad.matmul(&self.w)?), None))
     }
 }
 
@@ -213,11 +221,8 @@ mod tests {
         let dev = Device::Cpu;
         let x = Var::randn(0f32, 1.0, (2, 3, 5), &dev).unwrap();
         let w = Tensor::randn(0f32, 1.0, (4, 5), &dev).unwrap();
-        let y = frozen_matmul(&x, &w).unwrap();
+        let wt = w.t().unwrap().contiguous().unwrap();
         let reference = x.broadcast_matmul(&w.t().unwrap()).unwrap();
-        let diff = max_abs_diff(&y, &reference);
-        assert!(diff < 1e-5, "{diff}");
-        let g1 = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
         let g2 = reference
             .sqr()
             .unwrap()
@@ -225,10 +230,17 @@ mod tests {
             .unwrap()
             .backward()
             .unwrap();
-        let (a, b) = (g1.get(&x).unwrap(), g2.get(&x).unwrap());
-        let diff = max_abs_diff(a, b);
-        assert!(diff < 1e-4, "{diff}");
-        assert!(g1.get(&w).is_none(), "the frozen weight got a gradient");
+        for copy in [None, Some(&wt)] {
+            let y = frozen_matmul(&x, &w, copy).unwrap();
+            let diff = max_abs_diff(&y, &reference);
+            assert!(diff < 1e-5, "{diff}");
+            let g1 = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+            let (a, b) = (g1.get(&x).unwrap(), g2.get(&x).unwrap());
+            let diff = max_abs_diff(a, b);
+            assert!(diff < 1e-4, "{diff}");
+            assert!(g1.get(&w).is_none(), "the frozen weight got a gradient");
+            assert!(g1.get(&wt).is_none(), "the frozen copy got a gradient");
+        }
     }
 
     #[test]
@@ -247,11 +259,18 @@ mod tests {
         }));
         let fused = (w + (b.matmul(&a).unwrap() * 2.0).unwrap()).unwrap();
         let expected = x.matmul(&fused.t().unwrap()).unwrap();
-        for y in [
-            lin.forward(&x).unwrap(),
-            lin.forward_train(&x, true).unwrap(),
-        ] {
-            let diff = max_abs_diff(&y, &expected);
+        let plain = [lin.forward(&x), lin.forward_train(&x, true)];
+        lin.add_transposed_copy().unwrap();
+        let many = Tensor::cat(&vec![x.clone(); 6], 0).unwrap(); // 18 rows: the copy's path
+        let with_copy = [lin.forward(&many), lin.forward_train(&x, true)];
+        let many_expected = Tensor::cat(&vec![expected.clone(); 6], 0).unwrap();
+        for (y, want) in plain.into_iter().chain(with_copy).zip([
+            &expected,
+            &expected,
+            &many_expected,
+            &expected,
+        ]) {
+            let diff = max_abs_diff(&y.unwrap(), want);
             assert!(diff < 1e-4, "{diff}");
         }
     }

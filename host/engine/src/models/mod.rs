@@ -20,8 +20,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use weights::Weights;
 
-/// Quantized Gemma 3 projections get dense f32 copies for prefill when
-/// these take at most this many bytes (1 GiB: the 270M model, not the 1B).
+/// Gemma 3 projections get contiguous f32 copies of `Wᵀ` for prompts and
+/// training when these take at most this many bytes (1 GiB: the 270M
+/// model, not the 1B).
 pub const DENSE_PREFILL_LIMIT: usize = 1 << 30;
 
 /// The families lem can load, for error messages.
@@ -135,9 +136,11 @@ impl Model {
                                 }
                             })?;
                         let weights = Weights::safetensors(shards, device)?;
-                        Ok(Model::Gemma3(gemma3::Gemma3::load(
-                            config, &weights, context,
-                        )?))
+                        let mut model = gemma3::Gemma3::load(config, &weights, context)?;
+                        model
+                            .enable_dense_prefill(DENSE_PREFILL_LIMIT)
+                            .map_err(EngineError::candle)?;
+                        Ok(Model::Gemma3(model))
                     }
                     other => Err(EngineError::Unsupported(format!(
                         "safetensors model_type `{other}` ({}); lem loads {SUPPORTED}",
@@ -176,11 +179,9 @@ impl Model {
                         reason,
                     })?;
                 let mut model = gemma3::Gemma3::load(config, &weights, context)?;
-                if !dense {
-                    model
-                        .enable_dense_prefill(DENSE_PREFILL_LIMIT)
-                        .map_err(EngineError::candle)?;
-                }
+                model
+                    .enable_dense_prefill(DENSE_PREFILL_LIMIT)
+                    .map_err(EngineError::candle)?;
                 Ok(Model::Gemma3(model))
             }
             "llama" | "qwen2" if dense => Err(EngineError::Unsupported(format!(
