@@ -129,6 +129,21 @@ pub fn write_model_dir(dir: &Path, seed: u64) {
         .expect("tokenizer_config.json");
 }
 
+/// A `[rows, cols]` f32 matrix of values in [-1, 1] from a xorshift
+/// generator started at `seed`: the same on every machine and run.
+pub fn seeded_matrix(rows: usize, cols: usize, seed: u64) -> Tensor {
+    let mut state = seed | 1;
+    let data: Vec<f32> = (0..rows * cols)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 2001) as f32 / 1000.0 - 1.0
+        })
+        .collect();
+    Tensor::from_vec(data, (rows, cols), &candle_core::Device::Cpu).expect("rows × cols values")
+}
+
 /// The largest absolute difference between two tensors of one shape.
 pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
     (a - b)

@@ -316,24 +316,12 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::seeded_matrix;
+    use candle_core::Module;
     use candle_core::quantized::QMatMul;
-    use candle_core::{Device, Module};
-
-    fn seeded(rows: usize, cols: usize, seed: u64) -> Tensor {
-        let mut state = seed | 1;
-        let data: Vec<f32> = (0..rows * cols)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state % 2001) as f32 / 1000.0 - 1.0
-            })
-            .collect();
-        Tensor::from_vec(data, (rows, cols), &Device::Cpu).unwrap()
-    }
 
     fn weight(n: usize, k: usize) -> Arc<QTensor> {
-        Arc::new(QTensor::quantize(&seeded(n, k, 7), GgmlDType::Q8_0).unwrap())
+        Arc::new(QTensor::quantize(&seeded_matrix(n, k, 7), GgmlDType::Q8_0).unwrap())
     }
 
     #[test]
@@ -341,7 +329,7 @@ mod tests {
         // 4-row quads and a partial last quad (n = 38), one and several input rows.
         for (m, n, k) in [(1, 40, 64), (3, 38, 96), (5, 257, 640), (8, 64, 128)] {
             let w = weight(n, k);
-            let x = seeded(m, k, 11 + m as u64);
+            let x = seeded_matrix(m, k, 11 + m as u64);
             let ours = matmul(&x, &w).unwrap();
             let theirs = QMatMul::from_arc(w).unwrap().forward(&x).unwrap();
             assert_eq!(ours.dims(), &[m, n]);
@@ -359,7 +347,11 @@ mod tests {
         let w = weight(n, k);
         let data = w.data().unwrap();
         let x = Quantized::new(
-            &seeded(1, k, 3).flatten_all().unwrap().to_vec1().unwrap(),
+            &seeded_matrix(1, k, 3)
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap(),
             k,
         );
         let row_bytes = k / BLOCK * BLOCK_BYTES;
@@ -376,13 +368,13 @@ mod tests {
     #[test]
     fn keeps_leading_dimensions() {
         let w = weight(12, 64);
-        let x = seeded(6, 64, 5).reshape((2, 3, 64)).unwrap();
+        let x = seeded_matrix(6, 64, 5).reshape((2, 3, 64)).unwrap();
         assert_eq!(matmul(&x, &w).unwrap().dims(), &[2, 3, 12]);
     }
 
     #[test]
     fn refuses_a_mismatched_input() {
         let w = weight(12, 64);
-        assert!(matmul(&seeded(2, 32, 5), &w).is_err());
+        assert!(matmul(&seeded_matrix(2, 32, 5), &w).is_err());
     }
 }

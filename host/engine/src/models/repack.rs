@@ -59,22 +59,13 @@ fn q5_0_to_q8_0(raw: &[u8]) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::max_abs_diff;
+    use crate::testing::{max_abs_diff, seeded_matrix};
     use candle_core::Module;
     use candle_core::Tensor;
     use candle_core::quantized::QMatMul;
 
     fn seeded(rows: usize, cols: usize) -> Tensor {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let data: Vec<f32> = (0..rows * cols)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state % 2001) as f32 / 1000.0 - 1.0
-            })
-            .collect();
-        Tensor::from_vec(data, (rows, cols), &Device::Cpu).unwrap()
+        seeded_matrix(rows, cols, 0x2545_f491_4f6c_dd1d)
     }
 
     #[test]
