@@ -10,6 +10,7 @@
 //! rows, in place, with query heads sharing their key/value head by index.
 //! Other devices keep the tensor-op path.
 
+use super::train_ops::f32s;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
 /// `softmax(scale · q·Kᵀ) · V` for one token: `q` `[1, heads, 1, d]` against
@@ -44,16 +45,6 @@ struct DecodeAttention {
     softcap: Option<f32>,
 }
 
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
-    let CpuStorage::F32(all) = s else {
-        candle_core::bail!("decode-attention: {what} must be f32");
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&all[a..b]),
-        None => candle_core::bail!("decode-attention: {what} must be contiguous"),
-    }
-}
-
 impl CustomOp3 for DecodeAttention {
     fn name(&self) -> &'static str {
         "decode-attention"
@@ -68,9 +59,9 @@ impl CustomOp3 for DecodeAttention {
         vs: &CpuStorage,
         vl: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let q = f32_slice(qs, ql, "the query")?;
-        let k = f32_slice(ks, kl, "the keys")?;
-        let v = f32_slice(vs, vl, "the values")?;
+        let q = f32s(qs, ql, "decode-attention query")?;
+        let k = f32s(ks, kl, "decode-attention keys")?;
+        let v = f32s(vs, vl, "decode-attention values")?;
         let (_, heads, one, d) = ql.shape().dims4()?;
         let (_, kv, capacity, d2) = kl.shape().dims4()?;
         if one != 1 || d != d2 || vl.shape() != kl.shape() || kv == 0 || heads % kv != 0 {

@@ -15,6 +15,7 @@
 //! The input is quantized to Q8_0 blocks exactly as candle (and ggml's
 //! reference) does: `d = max|x| / 127`, `q = round(x / d)`, `d` stored as f16.
 
+use super::train_ops::f32s;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use half::f16;
@@ -54,18 +55,12 @@ impl CustomOp1 for Q8Matmul {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(all) = s else {
-            candle_core::bail!("q8_0-matmul: the input must be f32");
-        };
-        let Some((start, end)) = l.contiguous_offsets() else {
-            candle_core::bail!("q8_0-matmul: the input must be contiguous");
-        };
+        let x = f32s(s, l, "q8_0-matmul")?;
         let (n, k) = self.w.shape().dims2()?;
         let dims = l.shape().dims();
         if dims.last() != Some(&k) {
             candle_core::bail!("q8_0-matmul: input {:?} against weight [{n}, {k}]", dims);
         }
-        let x = &all[start..end];
         let m = x.len() / k;
         let data = self.w.data()?;
         if data.len() != n * (k / BLOCK) * BLOCK_BYTES {
