@@ -15,8 +15,9 @@
 
 use candle_core::Tensor;
 
-/// Rows per chunk: 512 rows of 262k logits is 512 MB (a 2×256 batch in one
-/// chunk); fewer rows make the two matmuls markedly less efficient.
+/// Rows per chunk (a 2×256 batch is one chunk); fewer rows make the two
+/// matmuls markedly less efficient. On the CPU a chunk's logits exist one
+/// vocabulary block at a time; elsewhere whole (512 MB for 512 rows).
 const CHUNK: usize = 512;
 
 /// The loss of one batch.
@@ -47,7 +48,6 @@ pub fn output_loss(
         candle_core::bail!("target {t} is outside the vocabulary of {vocab}");
     }
     let hd = h.detach();
-    let wt = w.t()?;
     let mut total = 0f64;
     let mut grads = Vec::new();
     for start in (0..n).step_by(CHUNK) {
@@ -58,7 +58,7 @@ pub fn output_loss(
             online_chunk(&hc, w, tc, 1.0 / n as f32, with_grad)?
         } else {
             let tt = Tensor::from_slice(tc, len, h.device())?;
-            let p = candle_nn::ops::softmax_last_dim(&hc.matmul(&wt)?)?;
+            let p = candle_nn::ops::softmax_last_dim(&hc.matmul(&w.t()?)?)?;
             let pt = p.gather(&tt.unsqueeze(1)?, 1)?.squeeze(1)?;
             let nll = pt.clamp(1e-45f32, 1f32)?.log()?.neg()?.sum_all()?;
             let g = if with_grad {
