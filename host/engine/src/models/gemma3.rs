@@ -488,7 +488,7 @@ impl Gemma3 {
     /// for many-row inputs (prompts and training) when they fit in `limit`
     /// bytes (the 270M model's take 400 MB); returns whether it did.
     /// Decoding keeps using the quantized weights.
-    pub fn enable_dense_prefill(&mut self, limit: usize) -> candle_core::Result<bool> {
+    pub fn keep_transposed_copies(&mut self, limit: usize) -> candle_core::Result<bool> {
         if !self.device.is_cpu() {
             return Ok(false);
         }

@@ -23,7 +23,7 @@ use weights::Weights;
 /// Gemma 3 projections get contiguous f32 copies of `Wᵀ` for prompts and
 /// training when these take at most this many bytes (1 GiB: the 270M
 /// model, not the 1B).
-pub const DENSE_PREFILL_LIMIT: usize = 1 << 30;
+pub const TRANSPOSED_COPY_LIMIT: usize = 1 << 30;
 
 /// The families lem can load, for error messages.
 pub const SUPPORTED: &str = "gemma3 (GGUF or safetensors), llama / mistral (GGUF), qwen2 (GGUF)";
@@ -138,7 +138,7 @@ impl Model {
                         let weights = Weights::safetensors(shards, device)?;
                         let mut model = gemma3::Gemma3::load(config, &weights, context)?;
                         model
-                            .enable_dense_prefill(DENSE_PREFILL_LIMIT)
+                            .keep_transposed_copies(TRANSPOSED_COPY_LIMIT)
                             .map_err(EngineError::candle)?;
                         Ok(Model::Gemma3(model))
                     }
@@ -180,7 +180,7 @@ impl Model {
                     })?;
                 let mut model = gemma3::Gemma3::load(config, &weights, context)?;
                 model
-                    .enable_dense_prefill(DENSE_PREFILL_LIMIT)
+                    .keep_transposed_copies(TRANSPOSED_COPY_LIMIT)
                     .map_err(EngineError::candle)?;
                 Ok(Model::Gemma3(model))
             }
