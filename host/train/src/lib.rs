@@ -22,4 +22,4 @@ pub mod loss;
 pub mod trainer;
 
 pub use error::TrainError;
-pub use trainer::{TrainConfig, TrainEvent, TrainSummary, Trainer};
+pub use trainer::{Backward, TrainConfig, TrainEvent, TrainSummary, Trainer};

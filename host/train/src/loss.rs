@@ -24,6 +24,8 @@ const CHUNK: usize = 512;
 pub struct OutputLoss {
     /// A scalar whose backward gives `h` its gradient.
     pub loss: Tensor,
+    /// That gradient of `h`, for callers that run their own backward.
+    pub grad: Option<Tensor>,
     /// The mean cross-entropy (nats per supervised token).
     pub value: f32,
     /// Supervised tokens.
@@ -72,17 +74,23 @@ pub fn output_loss(
         grads.extend(g);
     }
     let value = (total / n as f64) as f32;
-    let loss = if with_grad {
+    let v = Tensor::new(value, h.device())?;
+    let (loss, grad) = if with_grad {
         let g = Tensor::cat(&grads, 0)?;
-        let constant = (hd * &g)?.sum_all()?;
-        let surrogate = (h * &g)?.sum_all()?;
-        let v = Tensor::new(value, h.device())?;
-        ((surrogate - constant)? + v)?
+        let loss = if h.is_variable() || h.track_op() {
+            let constant = (hd * &g)?.sum_all()?;
+            let surrogate = (h * &g)?.sum_all()?;
+            ((surrogate - constant)? + v)?
+        } else {
+            v
+        };
+        (loss, Some(g))
     } else {
-        Tensor::new(value, h.device())?
+        (v, None)
     };
     Ok(OutputLoss {
         loss,
+        grad,
         value,
         tokens: n,
     })

@@ -10,7 +10,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use lem_engine::adapter::Adapter;
-use lem_engine::models::gemma3::Gemma3;
+use lem_engine::models::gemma3::{Gemma3, LayerTape};
 use lem_engine::tokenizer::Tokenizer;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -146,6 +146,15 @@ pub struct TrainSummary {
     pub tokens_per_second: f64,
     /// Peak resident memory, GB.
     pub peak_memory_gb: Option<f64>,
+}
+
+/// How a step's gradients are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backward {
+    /// lem's hand-written backward ([`Gemma3::layer_backward`]): the CPU's.
+    Taped,
+    /// candle's autograd: other devices, and the reference in tests.
+    Autograd,
 }
 
 /// A model with adapters attached, ready to train.
@@ -416,28 +425,102 @@ impl Trainer {
 
     /// One optimizer step on `batch`; returns its loss (before the update).
     pub fn step(&mut self, batch: &Batch) -> Result<f32, TrainError> {
-        if !self.config.grad_checkpoint {
-            let t = Instant::now();
-            let h = self.hidden(batch, true)?;
-            let t1 = t.elapsed().as_secs_f64();
-            let out = output_loss(&h, &self.output, &batch.targets, true)?;
-            let t2 = t.elapsed().as_secs_f64();
-            let grads = out.loss.backward()?;
-            let t3 = t.elapsed().as_secs_f64();
-            self.opt.step(&grads)?;
-            let t4 = t.elapsed().as_secs_f64();
-            tracing::debug!(
-                forward_s = t1,
-                loss_s = t2 - t1,
-                backward_s = t3 - t2,
-                update_s = t4 - t3,
-                "train step"
-            );
-            return Ok(out.value);
+        let backward = match self.model.supports_taped_training() {
+            true => Backward::Taped,
+            false => Backward::Autograd,
+        };
+        let (value, grads) = self.gradients(batch, backward)?;
+        self.opt.step(&grads)?;
+        Ok(value)
+    }
+
+    /// The loss of `batch` and the adapters' gradients, by the chosen
+    /// backward (with `--grad-checkpoint` as configured), without updating.
+    pub fn gradients(
+        &self,
+        batch: &Batch,
+        backward: Backward,
+    ) -> Result<(f32, GradStore), TrainError> {
+        match backward {
+            Backward::Taped => self.taped_grads(batch),
+            Backward::Autograd if self.config.grad_checkpoint => self.checkpointed_grads(batch),
+            Backward::Autograd => self.autograd_grads(batch),
         }
-        // Gradient checkpointing: keep only each adapted block's input;
-        // in backward, recompute one block at a time and push the gradient
-        // of its output through it.
+    }
+
+    /// The loss and the adapters' gradients with the hand-written backward
+    /// (the CPU): each adapted block keeps its tape, or with
+    /// `--grad-checkpoint` only its input, the tape being rebuilt one block
+    /// at a time in backward.
+    fn taped_grads(&self, batch: &Batch) -> Result<(f32, GradStore), TrainError> {
+        enum Kept {
+            Tape(Box<LayerTape>),
+            Input(Tensor),
+        }
+        let m = &self.model;
+        let clock = Instant::now();
+        let first = self.lora.first_layer();
+        let ids = Tensor::from_slice(&batch.ids, (batch.rows, batch.len), &self.device)?;
+        let mut x = m.embed_train(&ids)?;
+        let mut kept = Vec::new();
+        for i in 0..m.config().num_hidden_layers {
+            let (y, tape) = m.layer_forward_taped(i, &x, true)?;
+            if i >= first {
+                kept.push(match self.config.grad_checkpoint {
+                    true => Kept::Input(x),
+                    false => Kept::Tape(Box::new(tape)),
+                });
+            }
+            x = y;
+        }
+        let h = self.select(&m.final_norm_train(&x)?, batch)?;
+        let forward_s = clock.elapsed().as_secs_f64();
+        let out = output_loss(&h, &self.output, &batch.targets, true)?;
+        let loss_s = clock.elapsed().as_secs_f64() - forward_s;
+        let g = out
+            .grad
+            .ok_or_else(|| TrainError::BadConfig("the loss gave no gradient".into()))?;
+        let (rows, hidden) = (batch.rows * batch.len, m.config().hidden_size);
+        let from = Tensor::from_slice(&batch.from, batch.from.len(), &self.device)?;
+        let d_top = Tensor::zeros((rows, hidden), g.dtype(), &self.device)?
+            .index_add(&from, &g, 0)?
+            .reshape((batch.rows, batch.len, hidden))?;
+        let mut dy = m.final_norm_backward(&x, &d_top)?;
+        let mut store = GradStore::default();
+        for i in (first..m.config().num_hidden_layers).rev() {
+            let tape = match kept.pop() {
+                Some(Kept::Tape(tape)) => *tape,
+                Some(Kept::Input(x)) => m.layer_forward_taped(i, &x, false)?.1,
+                None => return Err(TrainError::BadConfig(format!("block {i} kept nothing"))),
+            };
+            let (dx, grads) = m.layer_backward(i, &tape, &dy, i > first)?;
+            for (param, grad) in grads {
+                store.insert(&param, grad);
+            }
+            if let Some(dx) = dx {
+                dy = dx;
+            }
+        }
+        tracing::debug!(
+            forward_s,
+            loss_s,
+            backward_s = clock.elapsed().as_secs_f64() - forward_s - loss_s,
+            "train step (taped)"
+        );
+        Ok((out.value, store))
+    }
+
+    /// The same through candle's autograd (devices other than the CPU).
+    fn autograd_grads(&self, batch: &Batch) -> Result<(f32, GradStore), TrainError> {
+        let h = self.hidden(batch, true)?;
+        let out = output_loss(&h, &self.output, &batch.targets, true)?;
+        Ok((out.value, out.loss.backward()?))
+    }
+
+    /// Autograd with gradient checkpointing: keep only each adapted block's
+    /// input; in backward, recompute one block at a time and push the
+    /// gradient of its output through it.
+    fn checkpointed_grads(&self, batch: &Batch) -> Result<(f32, GradStore), TrainError> {
         let m = &self.model;
         let layers = m.config().num_hidden_layers;
         let first = self.lora.first_layer();
@@ -476,8 +559,7 @@ impl Trainer {
                 })?;
             }
         }
-        self.opt.step(&store)?;
-        Ok(out.value)
+        Ok((out.value, store))
     }
 }
 

@@ -10,7 +10,7 @@ use lem_engine::testing::max_abs_diff as max_diff;
 use lem_engine::tokenizer::Tokenizer;
 use lem_train::data::{self, Batch, Example};
 use lem_train::lora::{LoraSpec, parse_targets};
-use lem_train::{TrainConfig, TrainEvent, Trainer};
+use lem_train::{Backward, TrainConfig, TrainEvent, Trainer};
 use std::path::Path;
 
 fn load_dense(dir: &Path) -> Gemma3 {
@@ -251,6 +251,55 @@ fn checkpointed_and_plain_steps_agree() {
     let (a, b) = (loss_of(&a), loss_of(&b));
     for (x, y) in a.iter().zip(&b) {
         assert!((x - y).abs() < 1e-4, "plain {a:?} vs checkpointed {b:?}");
+    }
+}
+
+#[test]
+fn the_hand_written_backward_matches_autograd() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    lem_engine::testing::write_model_dir(&dir.join("model"), 6);
+    write_data(&dir.join("data"));
+    for checkpoint in [false, true] {
+        // Three steps first, so that every B is non-zero and A has gradients too.
+        let mut cfg = config(&dir.join("data"), &dir.join("adapter"), 3);
+        cfg.grad_checkpoint = checkpoint;
+        let (trainer, _) = train(dir, cfg);
+        let (examples, _) = trainer
+            .load_examples(&dir.join("data/train.jsonl"))
+            .unwrap();
+        let batch = Batch::new(&examples[..3].iter().collect::<Vec<_>>());
+        let (loss_t, taped) = trainer.gradients(&batch, Backward::Taped).unwrap();
+        let (loss_a, auto) = trainer.gradients(&batch, Backward::Autograd).unwrap();
+        assert!(
+            (loss_t - loss_a).abs() < 1e-5,
+            "losses {loss_t} vs {loss_a}"
+        );
+        let vars = trainer.lora().vars();
+        assert_eq!(
+            vars.len(),
+            2 * 7 * 2,
+            "A and B on 7 projections of 2 blocks"
+        );
+        for v in &vars {
+            let (t, a) = (
+                taped.get(v.as_tensor()).unwrap(),
+                auto.get(v.as_tensor()).unwrap(),
+            );
+            let scale = a
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(scale > 0.0, "a zero gradient proves nothing");
+            let d = max_diff(t, a);
+            assert!(
+                d < 1e-4 * scale.max(1.0),
+                "checkpoint {checkpoint}: gradients differ by {d} (scale {scale})"
+            );
+        }
     }
 }
 

@@ -19,6 +19,9 @@ use crate::EngineError;
 use candle_core::{D, DType, Device, IndexOp, Tensor};
 use serde::{Deserialize, Serialize};
 
+mod tape;
+pub use tape::{AdapterGrads, LayerTape};
+
 /// A serde mirror of Gemma 3's `config.json` (the text config).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Config {

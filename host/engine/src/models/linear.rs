@@ -136,6 +136,95 @@ impl Linear {
     }
 }
 
+/// What a projection's backward needs from its taped forward
+/// ([`Linear::forward_taped`]).
+#[derive(Debug)]
+pub struct LinearTape {
+    /// With an adapter: its input (`x`, or `x` through dropout), the
+    /// dropout's scaled keep-mask when there was one, and `input·Aᵀ` `[n,
+    /// r]`. (The base needs nothing: its input gradient is `dy·W`.)
+    lora: Option<(Tensor, Option<Tensor>, Tensor)>,
+}
+
+/// The gradients of an adapter's pair.
+#[derive(Debug)]
+pub struct LoraGrads {
+    /// Of `A` `[r, in]`.
+    pub a: Tensor,
+    /// Of `B` `[out, r]`.
+    pub b: Tensor,
+}
+
+impl Linear {
+    /// Training outside autograd: `y` `[n, out]` for `x` `[n, in]` and what
+    /// [`Linear::backward`] needs; `dropout` applies the adapter's dropout.
+    pub fn forward_taped(
+        &self,
+        x: &Tensor,
+        dropout: bool,
+    ) -> candle_core::Result<(Tensor, LinearTape)> {
+        let y = match &self.transposed {
+            Some(wt) => x.matmul(wt)?,
+            None => x.matmul(&self.dense_weight()?.t()?)?,
+        };
+        let Some(l) = &self.lora else {
+            return Ok((y, LinearTape { lora: None }));
+        };
+        let (input, keep) = if dropout && l.dropout > 0.0 {
+            let keep = (x
+                .rand_like(0.0, 1.0)?
+                .ge(l.dropout as f64)?
+                .to_dtype(x.dtype())?
+                * (1.0 / (1.0 - l.dropout as f64)))?;
+            ((x * &keep)?, Some(keep))
+        } else {
+            (x.clone(), None)
+        };
+        let low = input.matmul(&l.a.t()?)?;
+        let y = (y + (&low * l.scale)?.matmul(&l.b.t()?)?)?;
+        Ok((
+            y,
+            LinearTape {
+                lora: Some((input, keep, low)),
+            },
+        ))
+    }
+
+    /// The backward of [`Linear::forward_taped`] for the output's gradient
+    /// `dy` `[n, out]`: the input's gradient (when `want_dx`) and the
+    /// adapter's.
+    pub fn backward(
+        &self,
+        tape: &LinearTape,
+        dy: &Tensor,
+        want_dx: bool,
+    ) -> candle_core::Result<(Option<Tensor>, Option<LoraGrads>)> {
+        let w = match &self.base {
+            QMatMul::Tensor(w) => w.clone(),
+            _ => self.dense_weight()?,
+        };
+        let mut dx = if want_dx { Some(dy.matmul(&w)?) } else { None };
+        let grads = match (&self.lora, &tape.lora) {
+            (Some(l), Some((input, keep, low))) => {
+                let dlow = (dy.matmul(&l.b)? * l.scale)?;
+                let db = (dy.t()?.matmul(low)? * l.scale)?;
+                let da = dlow.t()?.matmul(input)?;
+                if let Some(d) = dx.as_mut() {
+                    let mut through = dlow.matmul(&l.a)?;
+                    if let Some(keep) = keep {
+                        through = (through * keep)?;
+                    }
+                    *d = (&*d + through)?;
+                }
+                Some(LoraGrads { a: da, b: db })
+            }
+            (None, None) => None,
+            _ => candle_core::bail!("linear backward: the tape and the adapter do not match"),
+        };
+        Ok((dx, grads))
+    }
+}
+
 /// `scale·(x·Aᵀ)·Bᵀ`, as 2-D matmuls (no broadcast copies of A and B), the
 /// scale applied to the rank-wide intermediate.
 fn lora_delta(x: &Tensor, l: &Lora) -> candle_core::Result<Tensor> {

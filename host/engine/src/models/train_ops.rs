@@ -192,13 +192,15 @@ impl CustomOp2 for RmsNorm {
         _y: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let dx = x.apply_op3_no_bwd(
-            &w.contiguous()?,
-            &grad.contiguous()?,
-            &RmsNormGrad { eps: self.eps },
-        )?;
-        Ok((Some(dx), None))
+        Ok((Some(rms_norm_grad(x, w, grad, self.eps)?), None))
     }
+}
+
+/// The gradient of [`rms_norm`] in `x` for the output's gradient `g`
+/// (computed, not recorded in a graph).
+pub fn rms_norm_grad(x: &Tensor, w: &Tensor, g: &Tensor, eps: f32) -> candle_core::Result<Tensor> {
+    x.contiguous()?
+        .apply_op3_no_bwd(&w.contiguous()?, &g.contiguous()?, &RmsNormGrad { eps })
 }
 
 /// `dx = r·w·g − x·r³·mean(x·w·g)`, `r = 1/rms(x)`.
@@ -322,6 +324,141 @@ impl CustomOp3 for Rope {
     }
 }
 
+// ------------------------------------------ per-head norm, rope, transpose
+
+/// The values of CPU f32 tensors, read through their held storage: kernels
+/// run outside any graph may take more inputs than a custom op's three.
+fn cpu_f32s<'a, const N: usize>(
+    held: &'a [(candle_core::StorageRef<'_>, &Layout); N],
+    what: &str,
+) -> candle_core::Result<[&'a [f32]; N]> {
+    let mut out = [&[][..]; N];
+    for (o, (storage, layout)) in out.iter_mut().zip(held) {
+        *o = match &**storage {
+            candle_core::Storage::Cpu(s) => f32s(s, layout, what)?,
+            _ => candle_core::bail!("{what}: needs CPU tensors"),
+        };
+    }
+    Ok(out)
+}
+
+/// Shape of one attention input: `b` sequences of `t` positions, `heads`
+/// heads of width `d`.
+#[derive(Debug, Clone, Copy)]
+pub struct Heads {
+    /// Sequences.
+    pub b: usize,
+    /// Positions.
+    pub t: usize,
+    /// Heads.
+    pub heads: usize,
+    /// Head width.
+    pub d: usize,
+}
+
+/// Per-head RMSNorm (weight `w` `[d]`) then rope (`cos`/`sin` `[t, d/2]`),
+/// from a projection's layout `[b·t, heads·d]` to attention's `[b, heads,
+/// t, d]`, in one pass (the graph version makes a transposed copy, then a
+/// normed one, then a rotated one). Outside any graph: the gradient is
+/// [`heads_norm_rope_grad`].
+pub fn heads_norm_rope(
+    x: &Tensor,
+    shape: Heads,
+    w: &Tensor,
+    cos: &Tensor,
+    sin: &Tensor,
+    eps: f32,
+) -> candle_core::Result<Tensor> {
+    let Heads { b, t, heads, d } = shape;
+    let half = d / 2;
+    let norm = RmsNorm { eps };
+    let device = x.device().clone();
+    let held = [x, w, cos, sin].map(Tensor::storage_and_layout);
+    let [x, w, cos, sin] = cpu_f32s(&held, "heads-norm-rope")?;
+    if x.len() != b * t * heads * d || w.len() != d || cos.len() < t * half || sin.len() < t * half
+    {
+        candle_core::bail!("heads-norm-rope: inputs do not match {shape:?}");
+    }
+    let mut y = vec![0f32; x.len()];
+    // One output block [t, d] per (sequence, head).
+    y.par_chunks_mut(t * d).enumerate().for_each(|(bh, yb)| {
+        let (bi, hi) = (bh / heads, bh % heads);
+        let mut normed = vec![0f32; d];
+        for (p, yr) in yb.chunks_exact_mut(d).enumerate() {
+            let row = ((bi * t + p) * heads + hi) * d;
+            let xr = &x[row..row + d];
+            let r = norm.inv_rms(xr);
+            for ((n, x), w) in normed.iter_mut().zip(xr).zip(w) {
+                *n = x * r * w;
+            }
+            let (c, s) = (&cos[p * half..][..half], &sin[p * half..][..half]);
+            for i in 0..half {
+                let (lo, up) = (normed[i], normed[i + half]);
+                yr[i] = lo * c[i] - up * s[i];
+                yr[i + half] = up * c[i] + lo * s[i];
+            }
+        }
+    });
+    drop(held);
+    Tensor::from_vec(y, (b, heads, t, d), &device)
+}
+
+/// The gradient of [`heads_norm_rope`] in `x`: `dy` `[b, heads, t, d]`
+/// rotated back and through the norm, in `x`'s layout `[b·t, heads·d]`.
+pub fn heads_norm_rope_grad(
+    x: &Tensor,
+    shape: Heads,
+    w: &Tensor,
+    cos: &Tensor,
+    sin: &Tensor,
+    dy: &Tensor,
+    eps: f32,
+) -> candle_core::Result<Tensor> {
+    let Heads { b, t, heads, d } = shape;
+    let half = d / 2;
+    let norm = RmsNorm { eps };
+    let device = x.device().clone();
+    let dy = dy.contiguous()?;
+    let held = [x, w, cos, sin, &dy].map(Tensor::storage_and_layout);
+    let [x, w, cos, sin, dy] = cpu_f32s(&held, "heads-norm-rope-grad")?;
+    if x.len() != b * t * heads * d
+        || dy.len() != x.len()
+        || w.len() != d
+        || cos.len() < t * half
+        || sin.len() < t * half
+    {
+        candle_core::bail!("heads-norm-rope-grad: inputs do not match {shape:?}");
+    }
+    let mut dx = vec![0f32; x.len()];
+    // One output row [heads·d] per (sequence, position).
+    dx.par_chunks_mut(heads * d)
+        .enumerate()
+        .for_each(|(bp, dr)| {
+            let (bi, p) = (bp / t, bp % t);
+            let (c, s) = (&cos[p * half..][..half], &sin[p * half..][..half]);
+            let mut gn = vec![0f32; d];
+            for (hi, out) in dr.chunks_exact_mut(d).enumerate() {
+                let at = ((bi * heads + hi) * t + p) * d;
+                let g = &dy[at..at + d];
+                // The normed row's gradient: the gradient rotated back.
+                for i in 0..half {
+                    let (lo, up) = (g[i], g[i + half]);
+                    gn[i] = lo * c[i] + up * s[i];
+                    gn[i + half] = up * c[i] - lo * s[i];
+                }
+                let xr = &x[(bp * heads + hi) * d..][..d];
+                let r = norm.inv_rms(xr);
+                let dot: f32 = xr.iter().zip(&gn).zip(w).map(|((x, g), w)| x * g * w).sum();
+                let k = r * r * r * dot / d as f32;
+                for (((o, x), g), w) in out.iter_mut().zip(xr).zip(&gn).zip(w) {
+                    *o = r * w * g - x * k;
+                }
+            }
+        });
+    drop(held);
+    Tensor::from_vec(dx, (b * t, heads * d), &device)
+}
+
 // ----------------------------------------------------- causal softmax
 
 /// `softmax(scale·x + mask)` over the last dimension of scores
@@ -392,6 +529,24 @@ impl CustomOp1 for CausalSoftmax {
         let dx = y.apply_op2_no_bwd(&grad.contiguous()?, &CausalSoftmaxGrad(*self))?;
         Ok(Some(dx))
     }
+}
+
+/// The gradient of [`causal_softmax`] in its input, from its output `y`
+/// and the output's gradient `g` (computed, not recorded in a graph).
+pub fn causal_softmax_grad(
+    y: &Tensor,
+    g: &Tensor,
+    t: usize,
+    scale: f64,
+    window: Option<usize>,
+) -> candle_core::Result<Tensor> {
+    let op = CausalSoftmax {
+        t,
+        scale: scale as f32,
+        window,
+    };
+    y.contiguous()?
+        .apply_op2_no_bwd(&g.contiguous()?, &CausalSoftmaxGrad(op))
 }
 
 /// `dx = scale · y · (g − Σ g·y)`.
@@ -482,10 +637,22 @@ impl CustomOp2 for GeluMul {
         _y: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        // One pass makes both gradients, stacked `[2, ...]`.
-        let both = gate.apply_op3_no_bwd(up, &grad.contiguous()?, &GeluMulGrad)?;
-        Ok((Some(both.get(0)?), Some(both.get(1)?)))
+        let (dg, du) = gelu_mul_grad(gate, up, grad)?;
+        Ok((Some(dg), Some(du)))
     }
+}
+
+/// The gradients of [`gelu_mul`] in `gate` and `up` for the output's
+/// gradient `g`, made in one pass (computed, not recorded in a graph).
+pub fn gelu_mul_grad(
+    gate: &Tensor,
+    up: &Tensor,
+    g: &Tensor,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let both =
+        gate.contiguous()?
+            .apply_op3_no_bwd(&up.contiguous()?, &g.contiguous()?, &GeluMulGrad)?;
+    Ok((both.get(0)?, both.get(1)?))
 }
 
 /// `[d_gate, d_up]` = `[g·up·gelu'(gate), g·gelu(gate)]`.
