@@ -3,6 +3,7 @@
 //! This binary only parses arguments and wires the library crates together;
 //! each subcommand lives in its own file under `commands/`.
 
+mod allocator;
 mod commands;
 mod data;
 mod judging;
@@ -54,6 +55,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    allocator::keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LEM_LOG")
