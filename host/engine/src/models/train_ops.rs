@@ -741,6 +741,43 @@ mod tests {
     }
 
     #[test]
+    fn heads_norm_rope_matches_transpose_norm_rope_and_its_gradient() {
+        let (b, t, heads, d) = (2, 5, 3, 8);
+        let shape = Heads { b, t, heads, d };
+        let w = Tensor::randn(0f32, 1.0, d, &Device::Cpu).unwrap();
+        let cos = Tensor::randn(0f32, 1.0, (t, d / 2), &Device::Cpu).unwrap();
+        let sin = Tensor::randn(0f32, 1.0, (t, d / 2), &Device::Cpu).unwrap();
+        let x = Var::randn(0f32, 1.0, (b * t, heads * d), &Device::Cpu).unwrap();
+        let composite = rope(
+            &rms_norm(
+                &x.as_tensor()
+                    .reshape((b, t, heads, d))
+                    .unwrap()
+                    .transpose(1, 2)
+                    .unwrap(),
+                &w,
+                1e-6,
+            )
+            .unwrap(),
+            &cos,
+            &sin,
+        )
+        .unwrap();
+        let fused = heads_norm_rope(x.as_tensor(), shape, &w, &cos, &sin, 1e-6).unwrap();
+        assert!(max_diff(&fused, &composite) < 1e-5);
+        let dy = Tensor::randn(0f32, 1.0, (b, heads, t, d), &Device::Cpu).unwrap();
+        let auto = (composite * &dy)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let dx = heads_norm_rope_grad(x.as_tensor(), shape, &w, &cos, &sin, &dy, 1e-6).unwrap();
+        let diff = max_diff(&dx, auto.get(x.as_tensor()).unwrap());
+        assert!(diff < 1e-4, "gradients differ by {diff}");
+    }
+
+    #[test]
     fn causal_softmax_matches_mask_then_softmax() {
         let (t, group) = (6, 2);
         for window in [None, Some(3)] {
