@@ -333,6 +333,63 @@ mod tests {
     }
 
     #[test]
+    fn the_taped_backward_matches_autograd_through_dropout() {
+        let dev = Device::Cpu;
+        let w = Tensor::randn(0f32, 1.0, (6, 5), &dev).unwrap();
+        let (a, b) = (
+            Var::randn(0f32, 1.0, (2, 5), &dev).unwrap(),
+            Var::randn(0f32, 1.0, (6, 2), &dev).unwrap(),
+        );
+        let mut lin = Linear::new(QMatMul::Tensor(w.clone()));
+        lin.set_lora(Some(Lora {
+            a: a.as_tensor().clone(),
+            b: b.as_tensor().clone(),
+            scale: 1.5,
+            dropout: 0.5,
+        }));
+        let x = Var::randn(0f32, 1.0, (40, 5), &dev).unwrap();
+        let dy = Tensor::randn(0f32, 1.0, (40, 6), &dev).unwrap();
+        let (y, tape) = lin.forward_taped(x.as_tensor(), true).unwrap();
+        let keep = tape
+            .lora
+            .as_ref()
+            .unwrap()
+            .1
+            .clone()
+            .expect("dropout kept its mask");
+        let dropped = keep.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert!(
+            dropped.contains(&0.0) && dropped.contains(&2.0),
+            "{dropped:?}"
+        );
+        // The same product through autograd, with the same mask.
+        let x_in = (x.as_tensor() * &keep).unwrap();
+        let reference = (x.as_tensor().matmul(&w.t().unwrap()).unwrap()
+            + (x_in.matmul(&a.t().unwrap()).unwrap() * 1.5)
+                .unwrap()
+                .matmul(&b.t().unwrap())
+                .unwrap())
+        .unwrap();
+        assert!(max_abs_diff(&y, &reference) < 1e-4);
+        let auto = (reference * &dy)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let (dx, grads) = lin.backward(&tape, &dy, true).unwrap();
+        let grads = grads.unwrap();
+        for (got, want) in [
+            (&dx.unwrap(), auto.get(x.as_tensor()).unwrap()),
+            (&grads.a, auto.get(a.as_tensor()).unwrap()),
+            (&grads.b, auto.get(b.as_tensor()).unwrap()),
+        ] {
+            let d = max_abs_diff(got, want);
+            assert!(d < 1e-3, "{d}");
+        }
+    }
+
+    #[test]
     fn lora_adds_its_scaled_delta() {
         let dev = Device::Cpu;
         let w = Tensor::randn(0f32, 1.0, (4, 5), &dev).unwrap();
