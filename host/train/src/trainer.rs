@@ -425,13 +425,24 @@ impl Trainer {
 
     /// One optimizer step on `batch`; returns its loss (before the update).
     pub fn step(&mut self, batch: &Batch) -> Result<f32, TrainError> {
-        let backward = match self.model.supports_taped_training() {
-            true => Backward::Taped,
-            false => Backward::Autograd,
-        };
+        self.step_with(batch, self.default_backward())
+    }
+
+    /// [`Trainer::step`] with the chosen backward (`lem bench train
+    /// --autograd` compares the two).
+    pub fn step_with(&mut self, batch: &Batch, backward: Backward) -> Result<f32, TrainError> {
         let (value, grads) = self.gradients(batch, backward)?;
         self.opt.step(&grads)?;
         Ok(value)
+    }
+
+    /// The hand-written backward where the model supports it (the CPU),
+    /// else autograd.
+    pub fn default_backward(&self) -> Backward {
+        match self.model.supports_taped_training() {
+            true => Backward::Taped,
+            false => Backward::Autograd,
+        }
     }
 
     /// The loss of `batch` and the adapters' gradients, by the chosen

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use lem_engine::DeviceKind;
 use lem_train::data::{self, Batch, Example, Tokenized};
 use lem_train::lora::{LoraSpec, parse_targets};
-use lem_train::{TrainConfig, Trainer};
+use lem_train::{Backward, TrainConfig, Trainer};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +55,10 @@ pub struct Args {
     /// Skip the PyTorch peer.
     #[arg(long)]
     no_peer: bool,
+    /// Take lem's gradients through candle's autograd instead of its
+    /// hand-written backward (to measure what the latter saves).
+    #[arg(long)]
+    autograd: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -104,6 +108,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         base_model_sha256: None,
     };
     let mut trainer = Trainer::new(model, tokenizer, config)?;
+    let backward = match args.autograd {
+        true => Backward::Autograd,
+        false => trainer.default_backward(),
+    };
     if !(args.supervised > 0.0 && args.supervised <= 1.0) {
         bail!("--supervised must be in (0, 1]");
     }
@@ -123,7 +131,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let progress = crate::pipeline::progress_bar(n as u64, "lem steps");
         for _ in 0..n {
             let t = Instant::now();
-            losses.push(trainer.step(&batch)?);
+            losses.push(trainer.step_with(&batch, backward)?);
             times.push(t.elapsed().as_secs_f64());
             progress.inc(1);
         }
@@ -155,6 +163,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "threads": threads,
         "model": path.display().to_string(),
         "shape": {"rows": args.rows, "seq": args.seq, "supervised": args.supervised, "rank": args.lora_rank, "alpha": args.lora_alpha, "targets": args.lora_targets, "learning_rate": LEARNING_RATE, "grad_checkpoint": args.grad_checkpoint},
+        "backward": format!("{backward:?}").to_lowercase(),
         "lem": summarize(&ours, tokens),
         "pytorch_peft": peer.as_ref().map(|p| summarize(p, tokens)).unwrap_or_else(|e| json!({"unavailable": e})),
     });
@@ -180,7 +189,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     .map(|(label, key, d)| vec![label.to_string(), cell(a, key, *d), cell(b, key, *d)])
     .collect::<Vec<_>>();
     println!(
-        "{} threads, {}; batch {}x{} ({:.0}% supervised), LoRA r={} alpha={} on {}",
+        "{} threads, {}; batch {}x{} ({:.0}% supervised), LoRA r={} alpha={} on {}; lem's backward: {:?}",
         threads,
         super::bench::machine(),
         args.rows,
@@ -188,7 +197,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         args.supervised * 100.0,
         args.lora_rank,
         args.lora_alpha,
-        args.lora_targets
+        args.lora_targets,
+        backward
     );
     print!(
         "{}",
