@@ -1,12 +1,12 @@
 //! Training outside candle's autograd: a block's forward that keeps what
 //! its backward needs (a tape), and that backward written out by hand.
 //!
-//! Autograd made each gradient edge a fresh zero tensor plus an add, and
-//! walked views, reshapes and transposes as graph nodes of their own: on the
-//! 270M model that was about a third of a LoRA step's backward outside the
-//! matmuls. Here each activation's gradient is computed once, in place of
-//! being summed into zeros, and the per-head norm, rope and transpose are
-//! one kernel each way ([`heads_norm_rope`]). The autograd path
+//! Autograd makes each gradient edge a fresh zero tensor plus an add, and
+//! walks views, reshapes and transposes as graph nodes of their own, each a
+//! copy. Here each activation's gradient is computed once, and the per-head
+//! norm, rope and transpose are one kernel each way ([`heads_norm_rope`]).
+//! On the 270M model a LoRA step is 2–12% faster so (`lem bench train
+//! --autograd` measures the difference). The autograd path
 //! ([`Gemma3::layer_train`]) stays the reference the tests hold this to,
 //! and the path for devices other than the CPU.
 
