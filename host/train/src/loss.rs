@@ -14,6 +14,7 @@
 //! supervised token are passed in, so the prompt costs nothing here.
 
 use candle_core::Tensor;
+use lem_engine::models::matmul::{matmul, matmul_acc};
 
 /// Rows per chunk (a 2×256 batch is one chunk); fewer rows make the two
 /// matmuls markedly less efficient. On the CPU a chunk's logits exist one
@@ -120,22 +121,21 @@ fn online_chunk(
         from: std::sync::atomic::AtomicUsize::new(0),
     };
     // Σ_blocks e^(logits − max)·W_block, kept at the current maxima.
-    let mut acc: Option<Tensor> = None;
+    let hidden = w.dim(1)?;
+    let mut acc = vec![0f32; if with_grad { rows * hidden } else { 0 }];
     for from in (0..vocab).step_by(VOCAB_BLOCK) {
         let wb = w.narrow(0, from, VOCAB_BLOCK.min(vocab - from))?;
-        let block = h.matmul(&wb.t()?)?;
+        let block = matmul(h, &wb.t()?)?;
         op.from.store(from, std::sync::atomic::Ordering::Relaxed);
         block.inplace_op1(&op)?;
         if with_grad {
-            let part = block.matmul(&wb)?;
-            acc = Some(match acc {
-                None => part,
-                Some(a) => {
-                    let factors: Vec<f32> = op.rows().iter().map(|r| r.factor).collect();
-                    let factors = Tensor::from_vec(factors, (rows, 1), h.device())?;
-                    (a.broadcast_mul(&factors)? + part)?
+            // Rows whose maximum grew bring their sums to the new one.
+            for (row, state) in acc.chunks_exact_mut(hidden).zip(op.rows().iter()) {
+                if state.factor != 1.0 {
+                    row.iter_mut().for_each(|v| *v *= state.factor);
                 }
-            });
+            }
+            matmul_acc(&block, &wb, &mut acc)?;
         }
     }
     let states = op.rows();
@@ -143,14 +143,15 @@ fn online_chunk(
         .iter()
         .map(|r| r.max as f64 + r.sum.ln() - r.target_logit as f64)
         .sum();
-    let g = match acc {
-        Some(acc) => {
+    let g = match with_grad {
+        true => {
+            let acc = Tensor::from_vec(acc, (rows, hidden), h.device())?;
             let inv: Vec<f32> = states.iter().map(|r| (1.0 / r.sum) as f32).collect();
             let inv = Tensor::from_vec(inv, (rows, 1), h.device())?;
             let t = Tensor::from_slice(targets, rows, h.device())?;
             Some(((acc.broadcast_mul(&inv)? - w.index_select(&t, 0)?)? * scale as f64)?)
         }
-        None => None,
+        false => None,
     };
     Ok((nll, g))
 }

@@ -8,6 +8,7 @@
 //! every frozen weight, which costs a matmul and a weight-sized buffer per
 //! projection per step.
 
+use super::matmul::matmul;
 use candle_core::backend::BackendStorage;
 use candle_core::quantized::QMatMul;
 use candle_core::{CpuStorage, CustomOp2, Layout, Module, Shape, Tensor};
@@ -164,8 +165,8 @@ impl Linear {
         dropout: bool,
     ) -> candle_core::Result<(Tensor, LinearTape)> {
         let y = match &self.transposed {
-            Some(wt) => x.matmul(wt)?,
-            None => x.matmul(&self.dense_weight()?.t()?)?,
+            Some(wt) => matmul(x, wt)?,
+            None => matmul(x, &self.dense_weight()?.t()?)?,
         };
         let Some(l) = &self.lora else {
             return Ok((y, LinearTape { lora: None }));
@@ -180,8 +181,8 @@ impl Linear {
         } else {
             (x.clone(), None)
         };
-        let low = input.matmul(&l.a.t()?)?;
-        let y = (y + (&low * l.scale)?.matmul(&l.b.t()?)?)?;
+        let low = matmul(&input, &l.a.t()?)?;
+        let y = (y + matmul(&(&low * l.scale)?, &l.b.t()?)?)?;
         Ok((
             y,
             LinearTape {
@@ -203,14 +204,17 @@ impl Linear {
             QMatMul::Tensor(w) => w.clone(),
             _ => self.dense_weight()?,
         };
-        let mut dx = if want_dx { Some(dy.matmul(&w)?) } else { None };
+        let mut dx = match want_dx {
+            true => Some(matmul(dy, &w)?),
+            false => None,
+        };
         let grads = match (&self.lora, &tape.lora) {
             (Some(l), Some((input, keep, low))) => {
-                let dlow = (dy.matmul(&l.b)? * l.scale)?;
-                let db = (dy.t()?.matmul(low)? * l.scale)?;
-                let da = dlow.t()?.matmul(input)?;
+                let dlow = (matmul(dy, &l.b)? * l.scale)?;
+                let db = (matmul(&dy.t()?, low)? * l.scale)?;
+                let da = matmul(&dlow.t()?, input)?;
                 if let Some(d) = dx.as_mut() {
-                    let mut through = dlow.matmul(&l.a)?;
+                    let mut through = matmul(&dlow, &l.a)?;
                     if let Some(keep) = keep {
                         through = (through * keep)?;
                     }

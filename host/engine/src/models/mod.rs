@@ -7,6 +7,7 @@
 pub mod decode_attention;
 pub mod gemma3;
 pub mod linear;
+pub mod matmul;
 pub mod q8_0;
 pub mod repack;
 pub mod train_ops;
