@@ -146,10 +146,14 @@ pub fn seeded_matrix(rows: usize, cols: usize, seed: u64) -> Tensor {
 
 /// The largest absolute difference between two tensors of one shape.
 pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .and_then(|d| d.abs())
+    max_abs(&(a - b).expect("tensors of one shape"))
+}
+
+/// The largest absolute value in an f32 tensor.
+pub fn max_abs(t: &Tensor) -> f32 {
+    t.abs()
         .and_then(|d| d.flatten_all())
         .and_then(|d| d.max(0))
         .and_then(|d| d.to_scalar::<f32>())
-        .expect("tensors of one shape")
+        .expect("a non-empty f32 tensor")
 }

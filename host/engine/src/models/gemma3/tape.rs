@@ -253,7 +253,7 @@ mod tests {
     use super::super::super::linear::Lora;
     use super::super::super::weights::Weights;
     use super::*;
-    use crate::testing::{max_abs_diff, tiny_config, write_weights};
+    use crate::testing::{max_abs, max_abs_diff, tiny_config, write_weights};
     use candle_core::{Device, Var};
 
     /// A tiny model with an adapter (non-zero `B`) on every projection of
@@ -318,13 +318,7 @@ mod tests {
                 for (param, g) in &grads {
                     let want = auto.get(param).expect("autograd reached the adapter");
                     let d = max_abs_diff(g, want);
-                    let scale = want
-                        .abs()
-                        .unwrap()
-                        .max_all()
-                        .unwrap()
-                        .to_scalar::<f32>()
-                        .unwrap();
+                    let scale = max_abs(want);
                     assert!(
                         d < 1e-3 * scale.max(1.0),
                         "block {i}: adapter gradients differ by {d}"
