@@ -1,8 +1,9 @@
 //! f32 matrix products on the CPU for the trainer, through the same `gemm`
 //! crate as candle's matmul, without its two costs on this path: candle
-//! zero-fills every output before the product overwrites it (about 1.3 GB
-//! of memset per LoRA step on the 270M model), and it cannot add a product
-//! into an existing buffer, which the fused loss does 64 times a step.
+//! zero-fills every output before the product overwrites it (the outputs
+//! of a LoRA step on the 270M model come to about 1.3 GB), and it cannot
+//! add a product into an existing buffer, which the fused loss does 64
+//! times a step.
 
 use candle_core::{CpuStorage, DType, Layout, Storage, Tensor};
 
