@@ -200,12 +200,8 @@ impl Linear {
         dy: &Tensor,
         want_dx: bool,
     ) -> candle_core::Result<(Option<Tensor>, Option<LoraGrads>)> {
-        let w = match &self.base {
-            QMatMul::Tensor(w) => w.clone(),
-            _ => self.dense_weight()?,
-        };
         let mut dx = match want_dx {
-            true => Some(matmul(dy, &w)?),
+            true => Some(matmul(dy, &self.dense_weight()?)?),
             false => None,
         };
         let grads = match (&self.lora, &tape.lora) {

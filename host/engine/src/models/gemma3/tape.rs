@@ -13,7 +13,7 @@
 use super::super::linear::{Linear, LinearTape, LoraGrads};
 use super::super::train_ops::{
     Heads, causal_softmax, causal_softmax_grad, gelu_mul, gelu_mul_grad, heads_norm_rope,
-    heads_norm_rope_grad, rms_norm, rms_norm_grad,
+    heads_norm_rope_grad, rms_norm_grad,
 };
 use super::{Gemma3, Layer, RmsNorm};
 use candle_core::Tensor;
@@ -44,10 +44,6 @@ pub struct LayerTape {
 pub type AdapterGrads = Vec<(Tensor, Tensor)>;
 
 impl RmsNorm {
-    fn taped(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        rms_norm(x, &self.weight, self.eps)
-    }
-
     fn grad(&self, x: &Tensor, dy: &Tensor) -> candle_core::Result<Tensor> {
         rms_norm_grad(x, &self.weight, dy, self.eps)
     }
@@ -73,7 +69,7 @@ impl Gemma3 {
         let (cos, sin) = self.rope_tables(layer, t)?;
         let a = &layer.self_attn;
         let x = x.reshape((b * t, hidden))?.contiguous()?;
-        let h = layer.input_layernorm.taped(&x)?;
+        let h = layer.input_layernorm.forward_train(&x)?;
         let (q, tq) = a.q_proj.forward_taped(&h, dropout)?;
         let (k, tk) = a.k_proj.forward_taped(&h, dropout)?;
         let (v, tv) = a.v_proj.forward_taped(&h, dropout)?;
@@ -97,13 +93,13 @@ impl Gemma3 {
             .transpose(1, 2)?
             .reshape((b * t, a.n_head * a.head_dim))?;
         let (attn, to) = a.o_proj.forward_taped(&heads_out, dropout)?;
-        let x1 = (&x + layer.post_attention_layernorm.taped(&attn)?)?;
-        let h2 = layer.pre_feedforward_layernorm.taped(&x1)?;
+        let x1 = (&x + layer.post_attention_layernorm.forward_train(&attn)?)?;
+        let h2 = layer.pre_feedforward_layernorm.forward_train(&x1)?;
         let m = &layer.mlp;
         let (gate, tg) = m.gate_proj.forward_taped(&h2, dropout)?;
         let (up, tu) = m.up_proj.forward_taped(&h2, dropout)?;
         let (down, td) = m.down_proj.forward_taped(&gelu_mul(&gate, &up)?, dropout)?;
-        let y = (&x1 + layer.post_feedforward_layernorm.taped(&down)?)?;
+        let y = (&x1 + layer.post_feedforward_layernorm.forward_train(&down)?)?;
         let tape = LayerTape {
             b,
             t,
