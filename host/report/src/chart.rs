@@ -1,37 +1,43 @@
-//! Charts as SVG text, drawn with plotters' SVG backend.
+//! The forest plot: every compared model's paired difference from the
+//! baseline on every metric, with its 95% interval, as one SVG drawn with
+//! plotters' SVG backend.
 //!
-//! Bars are horizontal, one per model (or per model and metric), so that
-//! long model and metric names sit on the left and never collide. Every
-//! model keeps one colour in every chart: the baseline grey, the others from
-//! a fixed palette in input order. Text size is only estimated (there are no
-//! fonts here); the browser lays the text out when it shows the file.
+//! Metrics have different units (a 0/1 accuracy, a 1–10 rubric score, a
+//! signed heuristic score), so one shared axis would flatten most of them
+//! and a percent axis is meaningless for signed metrics. Each metric
+//! therefore gets its own symmetric scale in its own unit, written at its
+//! group's ends, with zero on one vertical line down the whole chart: a
+//! row is read as "which side of zero, and does the interval cross it".
+//! Points are coloured by verdict; a thin orange bar behind a row shows the
+//! range the mean difference could take if failed items were counted at
+//! the ends of the metric's range. Text size is only estimated (there are
+//! no fonts here); the browser lays the text out when it shows the file.
 
 use crate::format;
-use crate::table::{MetricKey, Report};
+use crate::table::{Paired, Report, Verdict};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-const WIDTH: u32 = 720;
-const BAND: u32 = 34;
-const GREY: RGBColor = RGBColor(140, 140, 140);
-const PALETTE: [RGBColor; 7] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-];
-const LONGEST_LABEL: usize = 40;
+const WIDTH: u32 = 960;
+const ROW: i32 = 30;
+const HEAD: i32 = 22;
+const PLOT: i32 = 300;
+const RIGHT: i32 = 250;
+const LONGEST_LABEL: usize = 44;
 
-/// The colour of `model` in every chart.
-fn colour(report: &Report, model: &str) -> RGBColor {
-    if model == report.baseline() {
-        return GREY;
+const GREEN: RGBColor = RGBColor(30, 130, 60);
+const RED: RGBColor = RGBColor(190, 40, 40);
+const GREY: RGBColor = RGBColor(110, 110, 110);
+const ORANGE: RGBColor = RGBColor(240, 170, 80);
+const RULE: RGBColor = RGBColor(215, 215, 215);
+
+/// The colour of a verdict.
+fn colour(verdict: Verdict) -> RGBColor {
+    match verdict {
+        Verdict::Better => GREEN,
+        Verdict::Worse => RED,
+        _ => GREY,
     }
-    let i = report.compared().position(|m| m == model).unwrap_or(0);
-    PALETTE[i % PALETTE.len()]
 }
 
 /// `text` cut to at most [`LONGEST_LABEL`] characters.
@@ -45,237 +51,163 @@ fn short(text: &str) -> String {
     }
 }
 
-/// Pixels for the label column: a rough 8 px a character.
-fn label_width<'a>(labels: impl Iterator<Item = &'a str>) -> u32 {
-    let longest = labels.map(|l| short(l).chars().count()).max().unwrap_or(0);
-    (longest as u32 * 8 + 16).clamp(60, 300)
-}
-
-/// A value range that holds `values` and 0, padded so bars, whiskers and
-/// their labels stay inside the frame.
-fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = values.fold((0.0f64, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    let span = if hi > lo { hi - lo } else { 1.0 };
-    let lo = if lo < 0.0 { lo - 0.06 * span } else { lo };
-    // Room on the right for the value written after each bar.
-    (lo, hi + 0.14 * span)
+/// Half the width of a metric's scale: the largest distance from zero of
+/// any of its rows' means, interval ends and failure bounds, padded; 1 when
+/// all are 0.
+fn half_range<'a>(rows: impl Iterator<Item = &'a Paired>) -> f64 {
+    let far = rows
+        .flat_map(|p| {
+            let mut v: Vec<f64> = p.mean.into_iter().collect();
+            if let Some((lo, hi)) = p.ci95 {
+                v.extend([lo, hi]);
+            }
+            if let Some(b) = p.bounds {
+                v.extend([b.worst, b.best]);
+            }
+            v
+        })
+        .fold(0.0f64, |m, x| m.max(x.abs()));
+    if far > 0.0 { far * 1.1 } else { 1.0 }
 }
 
 fn failed<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
-/// One metric: a bar per model at its mean, with the 95% interval as a
-/// whisker. Models without a mean get "no scores" in place of a bar.
-pub(crate) fn metric_chart(report: &Report, key: &MetricKey) -> Result<String, String> {
-    let scale = if key.is_percent() { 100.0 } else { 1.0 };
-    // (model, mean, interval), scaled for display.
-    type Row<'a> = (&'a str, Option<f64>, Option<(f64, f64)>);
-    let rows: Vec<Row> = report
-        .models()
-        .iter()
-        .map(|m| {
-            let cell = report.cell(m, key);
-            (
-                m.as_str(),
-                cell.and_then(|c| c.mean).map(|v| v * scale),
-                cell.and_then(|c| c.ci95)
-                    .map(|(lo, hi)| (lo * scale, hi * scale)),
-            )
-        })
-        .collect();
-    let (x0, x1) = range(rows.iter().flat_map(|(_, mean, ci)| {
-        mean.iter()
-            .copied()
-            .chain(ci.iter().flat_map(|(lo, hi)| [*lo, *hi]))
-    }));
-    let n = rows.len();
-    let height = 90 + BAND * n as u32;
-    let left = label_width(rows.iter().map(|r| r.0));
-    let axis = if key.is_percent() {
-        format!("{} (mean, 95% CI)", key.label())
-    } else {
-        format!("{} mean, 95% CI", key.label())
-    };
-
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(failed)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(short(&key.label()), ("sans-serif", 22))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(left)
-            .build_cartesian_2d(x0..x1, 0.0..n as f64)
-            .map_err(failed)?;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .y_labels(0)
-            .y_label_formatter(&|_| String::new())
-            .x_max_light_lines(1)
-            .label_style(("sans-serif", 15))
-            .axis_desc_style(("sans-serif", 15))
-            .x_desc(axis)
-            .draw()
-            .map_err(failed)?;
-        let label = TextStyle::from(("sans-serif", 16).into_font())
-            .pos(Pos::new(HPos::Right, VPos::Center));
-        let note =
-            TextStyle::from(("sans-serif", 15).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
-        for (i, (model, mean, ci)) in rows.iter().enumerate() {
-            let top = (n - i) as f64;
-            let mid = top - 0.5;
-            let (lx, ly) = chart.backend_coord(&(x0, mid));
-            root.draw(&Text::new(short(model), (lx - 8, ly), label.clone()))
-                .map_err(failed)?;
-            let Some(mean) = mean else {
-                let (px, py) = chart.backend_coord(&(0.0f64.max(x0), mid));
-                root.draw(&Text::new("no scores", (px + 6, py), note.clone()))
-                    .map_err(failed)?;
-                continue;
-            };
-            chart
-                .draw_series(std::iter::once(Rectangle::new(
-                    [(0.0, top - 0.2), (*mean, top - 0.8)],
-                    colour(report, model).filled(),
-                )))
-                .map_err(failed)?;
-            if let Some((lo, hi)) = ci {
-                let whisker = BLACK.stroke_width(2);
-                chart
-                    .draw_series([
-                        PathElement::new(vec![(*lo, mid), (*hi, mid)], whisker),
-                        PathElement::new(vec![(*lo, mid - 0.15), (*lo, mid + 0.15)], whisker),
-                        PathElement::new(vec![(*hi, mid - 0.15), (*hi, mid + 0.15)], whisker),
-                    ])
-                    .map_err(failed)?;
-                let (px, py) = chart.backend_coord(&(*hi, mid));
-                let text = format::value(key, *mean / scale);
-                root.draw(&Text::new(text, (px + 6, py), note.clone()))
-                    .map_err(failed)?;
-            }
-        }
-        root.present().map_err(failed)?;
-    }
-    Ok(svg)
-}
-
-/// Every compared model against the baseline: a bar per metric and model at
-/// the percent change of the mean. `None` when there is nothing to compare.
-pub(crate) fn delta_chart(report: &Report) -> Option<Result<String, String>> {
+/// The forest plot; `None` when nothing is compared.
+pub(crate) fn forest_plot(report: &Report) -> Option<Result<String, String>> {
     let compared: Vec<&str> = report.compared().collect();
     if compared.is_empty() || report.metrics().is_empty() {
         return None;
     }
-    Some(draw_delta_chart(report, &compared))
+    Some(draw(report, &compared))
 }
 
-fn draw_delta_chart(report: &Report, compared: &[&str]) -> Result<String, String> {
+fn draw(report: &Report, compared: &[&str]) -> Result<String, String> {
     let metrics = report.metrics();
-    let per = compared.len();
-    let bands = metrics.len() * per;
-    let percents: Vec<Vec<Option<f64>>> = metrics
-        .iter()
-        .map(|k| {
-            compared
-                .iter()
-                .map(|m| report.delta(m, k).and_then(|d| d.percent))
-                .collect()
-        })
-        .collect();
-    let (x0, x1) = range(percents.iter().flatten().flatten().copied());
-    let (x0, x1) = (x0.min(-x1 * 0.25), x1.max(-x0 * 0.25));
-    let legend = 16 + 22 * per as u32;
-    let height = 100 + BAND * bands as u32 + legend;
-    let labels: Vec<String> = metrics.iter().map(|k| k.label()).collect();
-    let left = label_width(labels.iter().map(String::as_str));
+    let left = {
+        let longest = metrics
+            .iter()
+            .map(|k| short(&report.label(k)).chars().count())
+            .chain(compared.iter().map(|m| short(m).chars().count() + 2))
+            .max()
+            .unwrap_or(0);
+        (longest as i32 * 8 + 20).clamp(120, 380)
+    };
+    let top = 44;
+    let height = top + metrics.len() as i32 * (HEAD + ROW * compared.len() as i32) + 40;
+    let width = (left + PLOT + RIGHT).max(WIDTH as i32);
+    let zero = left + PLOT / 2;
 
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        let root =
+            SVGBackend::with_string(&mut svg, (width as u32, height as u32)).into_drawing_area();
         root.fill(&WHITE).map_err(failed)?;
-        let (plot, key_area) = root.split_vertically(height - legend);
-        let caption = format!("Change against {}", short(report.baseline()));
-        let mut chart = ChartBuilder::on(&plot)
-            .caption(caption, ("sans-serif", 22))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(left)
-            .build_cartesian_2d(x0..x1, 0.0..bands as f64)
-            .map_err(failed)?;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .y_labels(0)
-            .y_label_formatter(&|_| String::new())
-            .x_max_light_lines(1)
-            .label_style(("sans-serif", 15))
-            .axis_desc_style(("sans-serif", 15))
-            .x_desc("% of the baseline's mean")
-            .draw()
-            .map_err(failed)?;
-        chart
-            .draw_series(std::iter::once(PathElement::new(
-                vec![(0.0, 0.0), (0.0, bands as f64)],
-                BLACK.stroke_width(1),
-            )))
-            .map_err(failed)?;
-        let label = TextStyle::from(("sans-serif", 16).into_font())
-            .pos(Pos::new(HPos::Right, VPos::Center));
-        let note =
-            TextStyle::from(("sans-serif", 15).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
-        for (g, (label_text, row)) in labels.iter().zip(&percents).enumerate() {
-            let group_top = (bands - g * per) as f64;
-            let (lx, ly) = chart.backend_coord(&(x0, group_top - per as f64 / 2.0));
-            root.draw(&Text::new(short(label_text), (lx - 8, ly), label.clone()))
+        let plain = |size: u32, h: HPos| {
+            TextStyle::from(("sans-serif", size).into_font()).pos(Pos::new(h, VPos::Center))
+        };
+        root.draw(&Text::new(
+            format!(
+                "Paired difference from {} (95% CI), each metric in its own unit",
+                short(report.baseline())
+            ),
+            (12, 18),
+            plain(18, HPos::Left),
+        ))
+        .map_err(failed)?;
+
+        let mut y = top;
+        for key in metrics {
+            let unit = report.descriptor(key).unit;
+            let rows: Vec<(&str, Option<&Paired>)> = compared
+                .iter()
+                .map(|m| (*m, report.paired(m, key)))
+                .collect();
+            let r = half_range(rows.iter().filter_map(|(_, p)| *p));
+            let x = |v: f64| zero + ((v / r) * f64::from(PLOT / 2)).round() as i32;
+            // The metric's heading, its scale's ends, a rule above it.
+            root.draw(&PathElement::new(vec![(8, y), (width - 8, y)], RULE))
                 .map_err(failed)?;
-            if g > 0 {
-                chart
-                    .draw_series(std::iter::once(PathElement::new(
-                        vec![(x0, group_top), (x1, group_top)],
-                        RGBColor(220, 220, 220).stroke_width(1),
-                    )))
-                    .map_err(failed)?;
-            }
-            for (j, percent) in row.iter().enumerate() {
-                let top = group_top - j as f64;
-                let (px, py) = chart.backend_coord(&(percent.unwrap_or(0.0).max(0.0), top - 0.5));
-                match percent {
-                    Some(p) => {
-                        chart
-                            .draw_series(std::iter::once(Rectangle::new(
-                                [(0.0, top - 0.15), (*p, top - 0.85)],
-                                colour(report, compared[j]).filled(),
-                            )))
-                            .map_err(failed)?;
-                        root.draw(&Text::new(format!("{p:+.1}%"), (px + 6, py), note.clone()))
-                            .map_err(failed)?;
-                    }
-                    None => {
-                        root.draw(&Text::new("n/a", (px + 6, py), note.clone()))
-                            .map_err(failed)?;
-                    }
-                }
-            }
-        }
-        // The legend: one swatch per compared model, under the plot.
-        for (j, model) in compared.iter().enumerate() {
-            let y = 8 + 22 * j as i32;
-            let x = left as i32 + 12;
-            key_area
-                .draw(&Rectangle::new(
-                    [(x, y - 6), (x + 14, y + 6)],
-                    colour(report, model).filled(),
+            let mid = y + HEAD / 2;
+            root.draw(&Text::new(
+                short(&report.label(key)),
+                (12, mid),
+                plain(15, HPos::Left),
+            ))
+            .map_err(failed)?;
+            for (v, h) in [(-r, HPos::Left), (r, HPos::Right)] {
+                root.draw(&Text::new(
+                    format::difference(unit, v),
+                    (x(v), mid),
+                    plain(12, h),
                 ))
                 .map_err(failed)?;
-            let text = TextStyle::from(("sans-serif", 16).into_font())
-                .pos(Pos::new(HPos::Left, VPos::Center));
-            key_area
-                .draw(&Text::new(short(model), (x + 20, y), text))
+            }
+            y += HEAD;
+            for (model, paired) in rows {
+                let mid = y + ROW / 2;
+                root.draw(&Text::new(
+                    short(model),
+                    (left - 10, mid),
+                    plain(14, HPos::Right),
+                ))
                 .map_err(failed)?;
+                let Some(p) = paired.filter(|p| p.mean.is_some()) else {
+                    root.draw(&Text::new(
+                        "no items scored by both",
+                        (zero + 8, mid),
+                        plain(13, HPos::Left),
+                    ))
+                    .map_err(failed)?;
+                    y += ROW;
+                    continue;
+                };
+                let mean = p.mean.unwrap_or(0.0);
+                let c = colour(p.verdict);
+                if let Some(b) = p.bounds {
+                    let (a, z) = (b.worst.min(b.best), b.worst.max(b.best));
+                    root.draw(&Rectangle::new(
+                        [(x(a), mid - 3), (x(z), mid + 3)],
+                        ORANGE.mix(0.6).filled(),
+                    ))
+                    .map_err(failed)?;
+                }
+                if let Some((lo, hi)) = p.ci95 {
+                    let line = c.stroke_width(2);
+                    root.draw(&PathElement::new(vec![(x(lo), mid), (x(hi), mid)], line))
+                        .map_err(failed)?;
+                    for end in [lo, hi] {
+                        root.draw(&PathElement::new(
+                            vec![(x(end), mid - 5), (x(end), mid + 5)],
+                            line,
+                        ))
+                        .map_err(failed)?;
+                    }
+                }
+                root.draw(&Circle::new((x(mean), mid), 5, c.filled()))
+                    .map_err(failed)?;
+                root.draw(&Text::new(
+                    format!(
+                        "{}  {}",
+                        format::paired_difference(unit, p),
+                        p.verdict.text()
+                    ),
+                    (left + PLOT + 12, mid),
+                    plain(13, HPos::Left),
+                ))
+                .map_err(failed)?;
+                y += ROW;
+            }
         }
+        // Zero, down the whole chart.
+        root.draw(&PathElement::new(
+            vec![(zero, top), (zero, y)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(failed)?;
+        root.draw(&Text::new("0", (zero, y + 12), plain(13, HPos::Center)))
+            .map_err(failed)?;
         root.present().map_err(failed)?;
     }
     Ok(svg)
@@ -287,36 +219,42 @@ mod tests {
     use crate::fixture;
 
     #[test]
-    fn metric_charts_are_svg_with_every_model() {
+    fn one_row_per_metric_and_model_with_verdict_text() {
         let report = fixture::report();
+        let svg = forest_plot(&report).unwrap().unwrap();
+        assert!(svg.starts_with("<svg"), "{svg}");
+        assert!(svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("Paired difference from base"), "{svg}");
+        // Every metric's label, and the compared model once per metric.
         for key in report.metrics() {
-            let svg = metric_chart(&report, key).unwrap();
-            assert!(svg.starts_with("<svg"), "{svg}");
-            assert!(svg.trim_end().ends_with("</svg>"));
-            assert!(svg.contains("\nlem\n") && svg.contains("\nbase\n"), "{svg}");
+            assert!(svg.contains(&report.label(key)), "{key}");
         }
-        let svg = metric_chart(&report, &MetricKey::new("lem_only", "x")).unwrap();
-        assert!(svg.contains("no scores"), "{svg}");
+        assert_eq!(
+            svg.matches(">\nlem\n<").count() + svg.matches(">lem<").count(),
+            report.metrics().len(),
+            "{svg}"
+        );
+        assert!(svg.contains("no detectable difference"), "{svg}");
+        // lem_only/x has no baseline scores.
+        assert!(svg.contains("no items scored by both"), "{svg}");
+        // Differences are in units: the percent metric in points, the
+        // others in their own values; no number is a percent.
+        assert!(svg.contains("+25.0 pts [+0.0, +75.0]"), "{svg}");
+        assert!(svg.contains("+3.000 [+3.000, +3.000]"), "{svg}");
+        assert!(!has_a_percent_number(&svg.replace("(95% CI)", "")), "{svg}");
+    }
+
+    /// A digit followed by `%`: a number written as a percent.
+    pub(crate) fn has_a_percent_number(text: &str) -> bool {
+        text.as_bytes()
+            .windows(2)
+            .any(|w| w[0].is_ascii_digit() && w[1] == b'%')
     }
 
     #[test]
-    fn delta_chart_names_the_baseline_and_marks_missing_percents() {
-        let report = fixture::report();
-        let svg = delta_chart(&report).unwrap().unwrap();
-        assert!(svg.contains("Change against base"), "{svg}");
-        assert!(svg.contains("+50.0%"), "{svg}");
-        assert!(svg.contains("n/a"), "{svg}");
-    }
-
-    #[test]
-    fn long_labels_are_cut() {
+    fn long_labels_are_cut_and_scales_are_symmetric() {
         let s = short(&"x".repeat(100));
         assert_eq!(s.chars().count(), LONGEST_LABEL);
         assert!(s.ends_with('…'));
-        let (lo, hi) = range([0.5, 0.25].into_iter());
-        assert_eq!(lo, 0.0);
-        assert!((hi - 0.57).abs() < 1e-12);
-        let (lo, hi) = range([0.0].into_iter());
-        assert!(lo == 0.0 && hi > 0.0);
     }
 }

@@ -67,7 +67,16 @@ pub fn observations() -> Vec<Observation> {
     obs
 }
 
-/// The fixture's report with default options.
+/// The fixture's report with default options, but for an order that puts
+/// truthfulness before informativeness (as the paper does).
 pub fn report() -> Report {
-    Report::build(&observations(), &ReportOptions::default()).expect("fixture report")
+    let options = ReportOptions {
+        order: vec![
+            "gsm8k/correct".into(),
+            "truthfulqa/truthfulness".into(),
+            "truthfulqa/informativeness".into(),
+        ],
+        ..ReportOptions::default()
+    };
+    Report::build(&observations(), &options).expect("fixture report")
 }

@@ -33,6 +33,24 @@ pub struct Observation {
     /// seeds: a judge and the heuristic). An item may have one observation
     /// per scorer, and a failure counts only against its own scorer's metrics.
     pub scorer: Option<String>,
+    /// What the item browser shows beside the values; empty when unknown
+    /// (the upstream score files carry none of it).
+    pub detail: Detail,
+}
+
+/// An item's trail, for people auditing it: what was sent and answered,
+/// what the judge said, why it failed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Detail {
+    /// The prompt as sent (after the kernel).
+    pub prompt: Option<String>,
+    /// The model's response.
+    pub response: Option<String>,
+    /// Why the item could not be scored: `(kind, message)`.
+    pub error: Option<(String, String)>,
+    /// The judge's raw answers (or `error: ...` for a call that got none),
+    /// in call order.
+    pub judge: Vec<String>,
 }
 
 impl Observation {
@@ -53,6 +71,24 @@ impl Observation {
             },
             failed,
             scorer: Some(record.plugin.name.clone()),
+            detail: Detail {
+                prompt: None,
+                response: None,
+                error: record
+                    .error
+                    .as_ref()
+                    .map(|e| (e.kind.clone(), e.message.clone())),
+                judge: record
+                    .judge
+                    .iter()
+                    .flat_map(|j| &j.calls)
+                    .map(|c| match (&c.answer, &c.error) {
+                        (Some(a), _) => a.clone(),
+                        (None, Some(e)) => format!("error: {e}"),
+                        (None, None) => "(no answer)".to_string(),
+                    })
+                    .collect(),
+            },
         }
     }
 }
@@ -118,6 +154,7 @@ pub fn parse_upstream_scores(text: &str) -> Result<Vec<Observation>, ReportError
                     failed: metrics.is_empty(),
                     scorer: None,
                     metrics,
+                    detail: Detail::default(),
                 });
             }
         }
@@ -372,6 +409,7 @@ mod tests {
                 metrics: BTreeMap::new(),
                 failed: true,
                 scorer: None,
+                detail: Detail::default(),
             },
             Observation {
                 benchmark: "other".into(),
@@ -381,6 +419,7 @@ mod tests {
                 metrics: BTreeMap::new(),
                 failed: true,
                 scorer: None,
+                detail: Detail::default(),
             },
         ];
         assign_domains(

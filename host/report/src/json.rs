@@ -1,24 +1,53 @@
 //! The report as JSON, for other programs.
 //!
-//! The shape is fixed:
+//! The shape (every field of earlier versions kept, new ones added):
 //!
 //! ```text
 //! {"baseline": MODEL,
-//!  "models": {MODEL: {"BENCHMARK/METRIC": {"mean", "ci95": [lo, hi], "n", "failures"}}},
+//!  "method": {"alpha", "adjustment": "holm", "tests", "resamples", "seed",
+//!             "permutations", "exact_max"},
+//!  "metrics": {"BENCHMARK/METRIC": {"label", "unit": "percent"|"number",
+//!             "range": [lo, hi]|null, "higher_is_better", "declared"}},
+//!  "models": {MODEL: {"BENCHMARK/METRIC": {"mean", "ci95": [lo, hi], "n", "failures",
+//!             "bounds": [lo, hi]|null}}},
 //!  "differential": {MODEL: {"BENCHMARK/METRIC": {"delta", "percent"}}},
-//!  "domains": {MODEL: {DOMAIN: {"BENCHMARK/METRIC": {"mean", "ci95", "n", "failures"}}}}}
+//!  "paired": {MODEL: {"BENCHMARK/METRIC": {"n", "mean", "ci95", "test", "p", "p_holm",
+//!             "verdict", "equivalence": {"margin", "p", "equivalent"}|null,
+//!             "flips": {"threshold", "up": [ITEM], "down": [ITEM]}, "mdd",
+//!             "bounds": {"n", "worst", "best", "verdict_could_change"}|null}}},
+//!  "domains": {MODEL: {DOMAIN: {"BENCHMARK/METRIC": {"mean", "ci95", "n", "failures", "bounds"}}}},
+//!  "unscored": [{"benchmark", "scorer", "model", "failures"}]}
 //! ```
 //!
-//! Values are the raw metric values (GSM8K's accuracy is a fraction here,
-//! not a percent). A missing mean, interval, delta or percent is `null`.
-//! `differential` leaves out the baseline; `domains` holds only the models
-//! and domains that were observed, and is empty when nothing has a domain.
+//! Values are the raw metric values (a percent metric is a fraction here).
+//! A missing number is `null`; `percent` is `null` where the metric can be
+//! negative or the baseline's mean is not above 0. `differential` and
+//! `paired` leave out the baseline; `domains` holds only the models and
+//! domains that were observed, and is empty when nothing has a domain.
+//! `verdict` is `better`, `worse`, `no detectable difference` or
+//! `not compared`; `test` is `mcnemar-exact`, `sign-flip-exact` or
+//! `sign-flip-monte-carlo`.
 
-use crate::table::{Cell, Report};
+use crate::table::{Cell, Paired, Report, Unit};
 use serde_json::{Map, Value, json};
 
 /// The report as a JSON value of the shape above.
 pub fn to_json(report: &Report) -> Value {
+    let mut metrics = Map::new();
+    for key in report.metrics() {
+        let d = report.descriptor(key);
+        metrics.insert(
+            key.id(),
+            json!({
+                "label": report.label(key),
+                "unit": match d.unit { Unit::Percent => "percent", Unit::Number => "number" },
+                "range": pair(d.range),
+                "higher_is_better": d.higher_is_better,
+                "declared": d.declared,
+            }),
+        );
+    }
+
     let mut models = Map::new();
     for model in report.models() {
         let mut cells = Map::new();
@@ -31,8 +60,10 @@ pub fn to_json(report: &Report) -> Value {
     }
 
     let mut differential = Map::new();
+    let mut paired = Map::new();
     for model in report.compared() {
         let mut deltas = Map::new();
+        let mut pairs = Map::new();
         for key in report.metrics() {
             if let Some(d) = report.delta(model, key) {
                 deltas.insert(
@@ -40,8 +71,12 @@ pub fn to_json(report: &Report) -> Value {
                     json!({"delta": number(d.delta), "percent": number(d.percent)}),
                 );
             }
+            if let Some(p) = report.paired(model, key) {
+                pairs.insert(key.id(), paired_json(p));
+            }
         }
         differential.insert(model.to_string(), Value::Object(deltas));
+        paired.insert(model.to_string(), Value::Object(pairs));
     }
 
     let mut domains = Map::new();
@@ -63,21 +98,68 @@ pub fn to_json(report: &Report) -> Value {
         }
     }
 
+    let unscored: Vec<Value> = report
+        .unscored()
+        .iter()
+        .map(|u| {
+            json!({"benchmark": u.benchmark, "scorer": u.scorer, "model": u.model,
+                   "failures": u.failures})
+        })
+        .collect();
+
     json!({
         "baseline": report.baseline(),
+        "method": {
+            "alpha": crate::table::ALPHA,
+            "adjustment": "holm",
+            "tests": report.tests(),
+            "resamples": report.resamples(),
+            "seed": report.seed(),
+            "permutations": report.permutations(),
+            "exact_max": crate::stats::EXACT_MAX,
+        },
+        "metrics": metrics,
         "models": models,
         "differential": differential,
+        "paired": paired,
         "domains": domains,
+        "unscored": unscored,
     })
 }
 
 fn cell_json(cell: &Cell) -> Value {
     json!({
         "mean": number(cell.mean),
-        "ci95": cell.ci95.map(|(lo, hi)| json!([lo, hi])).unwrap_or(Value::Null),
+        "ci95": pair(cell.ci95),
         "n": cell.n,
         "failures": cell.failures,
+        "bounds": pair(cell.bounds),
     })
+}
+
+fn paired_json(p: &Paired) -> Value {
+    json!({
+        "n": p.n,
+        "mean": number(p.mean),
+        "ci95": pair(p.ci95),
+        "test": p.test.map(|t| t.name()),
+        "p": number(p.p),
+        "p_holm": number(p.p_holm),
+        "verdict": p.verdict.text(),
+        "equivalence": p.equivalence.map(|e| json!({
+            "margin": e.margin, "p": e.p, "equivalent": e.equivalent,
+        })),
+        "flips": {"threshold": p.flips.threshold, "up": p.flips.up, "down": p.flips.down},
+        "mdd": number(p.mdd),
+        "bounds": p.bounds.map(|b| json!({
+            "n": b.n, "worst": b.worst, "best": b.best,
+            "verdict_could_change": b.verdict_could_change,
+        })),
+    })
+}
+
+fn pair(x: Option<(f64, f64)>) -> Value {
+    x.map(|(lo, hi)| json!([lo, hi])).unwrap_or(Value::Null)
 }
 
 fn number(x: Option<f64>) -> Value {
@@ -100,14 +182,26 @@ mod tests {
             k
         };
         let top = keys(&v);
-        assert_eq!(top, ["baseline", "differential", "domains", "models"]);
+        assert_eq!(
+            top,
+            [
+                "baseline",
+                "differential",
+                "domains",
+                "method",
+                "metrics",
+                "models",
+                "paired",
+                "unscored"
+            ]
+        );
         assert_eq!(v["baseline"], "base");
 
         let models = v["models"].as_object().unwrap();
         assert_eq!(models.len(), 2);
         for cells in models.values() {
             for cell in cells.as_object().unwrap().values() {
-                assert_eq!(keys(cell), ["ci95", "failures", "mean", "n"]);
+                assert_eq!(keys(cell), ["bounds", "ci95", "failures", "mean", "n"]);
             }
         }
         let g = &v["models"]["lem"]["gsm8k/correct"];
@@ -138,6 +232,37 @@ mod tests {
         assert!(diff["lem"]["toxigen/kindness"]["percent"].is_null());
         assert_eq!(diff["lem"]["toxigen/kindness"]["delta"], 0.5);
         assert!(diff["lem"]["lem_only/x"]["delta"].is_null());
+
+        let t = &v["models"]["lem"]["truthfulqa/truthfulness"]["bounds"];
+        assert_eq!((t[0].as_f64(), t[1].as_f64()), (Some(7.5), Some(9.0)));
+        assert!(v["models"]["base"]["gsm8k/correct"]["bounds"].is_null());
+
+        let pg = &v["paired"]["lem"]["gsm8k/correct"];
+        assert_eq!(pg["n"], 4);
+        assert_eq!(pg["mean"], 0.25);
+        assert_eq!(pg["test"], "mcnemar-exact");
+        assert_eq!(pg["p"], 1.0);
+        assert_eq!(pg["verdict"], "no detectable difference");
+        assert_eq!(pg["flips"]["up"], json!(["q2"]));
+        assert_eq!(pg["flips"]["down"], json!([]));
+        assert!(pg["equivalence"].is_null() && pg["bounds"].is_null());
+        let pt = &v["paired"]["lem"]["truthfulqa/truthfulness"];
+        assert_eq!(pt["test"], "sign-flip-exact");
+        assert_eq!(
+            (
+                pt["bounds"]["worst"].as_f64(),
+                pt["bounds"]["best"].as_f64()
+            ),
+            (Some(0.5), Some(2.0))
+        );
+        assert_eq!(v["paired"]["lem"]["lem_only/x"]["verdict"], "not compared");
+        assert_eq!(v["method"]["adjustment"], "holm");
+        assert_eq!(v["method"]["tests"], 5);
+        assert_eq!(v["metrics"]["gsm8k/correct"]["unit"], "percent");
+        assert_eq!(v["metrics"]["gsm8k/correct"]["range"], json!([0.0, 1.0]));
+        assert_eq!(v["metrics"]["truthfulqa/truthfulness"]["unit"], "number");
+        assert_eq!(v["metrics"]["truthfulqa/truthfulness"]["declared"], false);
+        assert_eq!(v["unscored"], json!([]));
 
         let p = &v["domains"]["lem"]["Identity <&>"]["seeds/safety"];
         assert_eq!(

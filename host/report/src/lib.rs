@@ -31,7 +31,10 @@ pub mod table;
 
 pub use error::ReportError;
 pub use html::to_html;
-pub use input::{Observation, assign_domains, parse_upstream_scores};
+pub use input::{Detail, Observation, assign_domains, parse_upstream_scores};
 pub use json::to_json;
 pub use markdown::to_markdown;
-pub use table::{Cell, Delta, MetricKey, Report, ReportOptions};
+pub use table::{
+    Cell, Delta, Equivalence, FailureBounds, Flips, Item, ItemRow, ItemScore, MetricDescriptor,
+    MetricKey, Paired, Report, ReportOptions, Test, Unit, Unscored, Verdict,
+};

@@ -17,6 +17,7 @@ fn obs(model: &str, item: &str, metrics: &[(&str, f64)]) -> Observation {
         metrics: metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         failed: false,
         scorer: None,
+        detail: Default::default(),
     }
 }
 
@@ -280,17 +281,14 @@ fn domains_break_down_by_model_and_domain() {
 }
 
 #[test]
-fn paper_metrics_come_first_in_paper_order() {
+fn the_given_order_comes_first_then_input_order() {
     let names = [
         ("zzz", "a"),
         ("toxigen", "awareness"),
         ("aaa", "z"),
         ("toxigen", "kindness"),
-        ("do_not_answer", "nuance"),
-        ("do_not_answer", "safety"),
-        ("truthfulqa", "informativeness"),
-        ("truthfulqa", "truthfulness"),
         ("gsm8k", "accuracy"),
+        ("aaa", "b"),
     ];
     let input: Vec<Observation> = names
         .iter()
@@ -303,24 +301,29 @@ fn paper_metrics_come_first_in_paper_order() {
             metrics: BTreeMap::from([(m.to_string(), 1.0)]),
             failed: false,
             scorer: None,
+            detail: Default::default(),
         })
         .collect();
-    let r = Report::build(&input, &ReportOptions::default()).unwrap();
-    let labels: Vec<String> = r.metrics().iter().map(MetricKey::label).collect();
+    let options = ReportOptions {
+        order: vec!["gsm8k/accuracy".into(), "toxigen/kindness".into()],
+        ..ReportOptions::default()
+    };
+    let r = Report::build(&input, &options).unwrap();
+    let ids: Vec<String> = r.metrics().iter().map(MetricKey::id).collect();
     assert_eq!(
-        labels,
+        ids,
         [
-            "GSM8K %",
-            "truthfulqa/truthfulness",
-            "truthfulqa/informativeness",
-            "do_not_answer/safety",
-            "do_not_answer/nuance",
+            "gsm8k/accuracy",
             "toxigen/kindness",
-            "toxigen/awareness",
-            "aaa/z",
             "zzz/a",
+            "toxigen/awareness",
+            "aaa/b",
+            "aaa/z",
         ]
     );
+    // No benchmark is special: a 0/1 metric is a percent by its values.
+    assert_eq!(r.label(&key("gsm8k", "accuracy")), "gsm8k/accuracy %");
+    assert_eq!(r.label(&key("zzz", "a")), "zzz/a %");
 }
 
 #[test]
@@ -353,6 +356,206 @@ fn a_scorer_that_always_failed_still_shows_its_failures() {
         ..obs("m", item, &[])
     };
     let r = Report::build(&[failed("1"), failed("2")], &ReportOptions::default()).unwrap();
-    let cell = r.cell("m", &key("b", "judge")).unwrap();
-    assert_eq!((cell.n, cell.failures, cell.mean), (0, 2, None));
+    // No column named after the scorer: its failures are listed apart.
+    assert!(r.metrics().is_empty());
+    assert_eq!(
+        r.unscored(),
+        [Unscored {
+            benchmark: "b".into(),
+            scorer: Some("judge".into()),
+            model: "m".into(),
+            failures: 2,
+        }]
+    );
+}
+
+/// `base` and `lem` on items 0..n of metric `v`, from two value lists.
+fn paired_input(base: &[f64], lem: &[f64]) -> Vec<Observation> {
+    let mut out = Vec::new();
+    for (i, v) in base.iter().enumerate() {
+        out.push(obs("base", &i.to_string(), &[("v", *v)]));
+    }
+    for (i, v) in lem.iter().enumerate() {
+        out.push(obs("lem", &i.to_string(), &[("v", *v)]));
+    }
+    out
+}
+
+#[test]
+fn a_signed_metric_shows_its_difference_and_no_percent() {
+    // A lek_score-like metric moving from a mean of −2 to +3.
+    let input = paired_input(&[-2.0, -3.0, -1.0], &[3.0, 2.0, 4.0]);
+    let r = Report::build(&input, &ReportOptions::default()).unwrap();
+    let k = key("b", "v");
+    assert!(r.descriptor(&k).can_be_negative());
+    let d = r.delta("lem", &k).unwrap();
+    assert_eq!((d.delta, d.percent), (Some(5.0), None));
+    let md = crate::to_markdown(&r);
+    assert!(md.contains("| lem | +5.000 |"), "{md}");
+    assert!(!md.contains("-250"), "{md}");
+    let json = crate::to_json(&r);
+    assert!(json["differential"]["lem"]["b/v"]["percent"].is_null());
+    // The chart plots the difference in the metric's own unit.
+    let html = crate::to_html(&r);
+    let svg = &html[html.find("<svg").unwrap()..html.find("</svg>").unwrap()];
+    assert!(svg.contains("+5.000 [+5.000, +5.000]"), "{svg}");
+    assert!(!svg.replace("(95% CI)", "").contains('%'), "{svg}");
+    // Declared as not negative with a positive baseline: the percent is back.
+    let options = ReportOptions {
+        descriptors: BTreeMap::from([(
+            "b/v".to_string(),
+            MetricDescriptor {
+                range: Some((0.0, 10.0)),
+                higher_is_better: true,
+                unit: Unit::Number,
+                label: Some("V".into()),
+                declared: true,
+            },
+        )]),
+        ..ReportOptions::default()
+    };
+    let input = paired_input(&[2.0, 2.0], &[3.0, 3.0]);
+    let r = Report::build(&input, &options).unwrap();
+    assert_eq!(r.delta("lem", &k).unwrap().percent, Some(50.0));
+    assert_eq!(r.label(&k), "V");
+}
+
+#[test]
+fn paired_statistics_match_hand_values() {
+    // 0/1 metric, 12 items: 7 went 0 → 1, none 1 → 0, 5 unchanged.
+    let base = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0];
+    let lem = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0];
+    let r = Report::build(&paired_input(&base, &lem), &ReportOptions::default()).unwrap();
+    let p = r.paired("lem", &key("b", "v")).unwrap();
+    assert_eq!(p.n, 12);
+    assert!(close(p.mean.unwrap(), 7.0 / 12.0));
+    assert_eq!(p.test, Some(Test::McNemar));
+    // McNemar: 2 · (1/2)^7 = 1/64.
+    assert!(close(p.p.unwrap(), 1.0 / 64.0));
+    // One test in the table: Holm changes nothing.
+    assert_eq!(p.p_holm, p.p);
+    assert_eq!(p.verdict, Verdict::Better);
+    assert_eq!(p.flips.up, ["0", "1", "2", "3", "4", "5", "6"]);
+    assert!(p.flips.down.is_empty());
+    // The paired bootstrap resamples the differences.
+    let d: Vec<f64> = base.iter().zip(&lem).map(|(b, l)| l - b).collect();
+    assert_eq!(
+        p.ci95,
+        Some(independent_bootstrap(&d, 2000, stats::DEFAULT_SEED))
+    );
+    // MDD: (1.959964 + 0.841621) · sd(d) / √12.
+    let sd = stats::sd(&d).unwrap();
+    assert!(close(
+        p.mdd.unwrap(),
+        2.801_585_218_112_968 * sd / 12f64.sqrt()
+    ));
+    // A lower-is-better metric reads the same difference as worse.
+    let options = ReportOptions {
+        descriptors: BTreeMap::from([(
+            "b/v".to_string(),
+            MetricDescriptor {
+                range: Some((0.0, 1.0)),
+                higher_is_better: false,
+                unit: Unit::Percent,
+                label: None,
+                declared: true,
+            },
+        )]),
+        ..ReportOptions::default()
+    };
+    let r = Report::build(&paired_input(&base, &lem), &options).unwrap();
+    assert_eq!(
+        r.paired("lem", &key("b", "v")).unwrap().verdict,
+        Verdict::Worse
+    );
+}
+
+#[test]
+fn holm_runs_across_the_whole_table() {
+    // Two metrics: `v` with p = 1/64 (as above), `w` with p = 1/32 (5 up).
+    let mut input = Vec::new();
+    for i in 0..7 {
+        input.push(obs("base", &i.to_string(), &[("v", 0.0), ("w", 0.0)]));
+        let w = if i < 5 { 1.0 } else { 0.0 };
+        input.push(obs("lem", &i.to_string(), &[("v", 1.0), ("w", w)]));
+    }
+    let r = Report::build(&input, &ReportOptions::default()).unwrap();
+    assert_eq!(r.tests(), 2);
+    let v = r.paired("lem", &key("b", "v")).unwrap();
+    let w = r.paired("lem", &key("b", "w")).unwrap();
+    assert!(close(v.p.unwrap(), 1.0 / 64.0) && close(w.p.unwrap(), 1.0 / 16.0));
+    // Sorted: 1/64 × 2 = 1/32; 1/16 × 1 = 1/16.
+    assert!(close(v.p_holm.unwrap(), 1.0 / 32.0));
+    assert!(close(w.p_holm.unwrap(), 1.0 / 16.0));
+    assert_eq!(
+        (v.verdict, w.verdict),
+        (Verdict::Better, Verdict::NoDifference)
+    );
+}
+
+#[test]
+fn rubric_scores_use_the_sign_flip_test_and_count_flips_of_two() {
+    // 1–10 scores; differences 3, 2, 1, −2, 0.
+    let base = [5.0, 5.0, 5.0, 7.0, 4.0];
+    let lem = [8.0, 7.0, 6.0, 5.0, 4.0];
+    let options = ReportOptions {
+        descriptors: BTreeMap::from([(
+            "b/v".to_string(),
+            MetricDescriptor {
+                range: Some((1.0, 10.0)),
+                higher_is_better: true,
+                unit: Unit::Number,
+                label: None,
+                declared: true,
+            },
+        )]),
+        margins: BTreeMap::from([("b/v".to_string(), 5.0)]),
+        ..ReportOptions::default()
+    };
+    let r = Report::build(&paired_input(&base, &lem), &options).unwrap();
+    let p = r.paired("lem", &key("b", "v")).unwrap();
+    assert_eq!(p.test, Some(Test::SignFlipExact));
+    // Non-zero d = [3, 2, 1, −2], S = 4. The 8 sums of ±2±1±2 are
+    // 5, 1, 3, −1, 1, −3, −1, −5; adding +3 gives 8, 4, 6, 2, 4, 0, 2, −2
+    // (4 with |S*| ≥ 4), adding −3 gives 2, −2, 0, −4, −2, −6, −4, −8
+    // (4 more): p = 8/16.
+    assert_eq!(p.p, Some(0.5));
+    assert_eq!(p.flips.threshold, 2.0);
+    assert_eq!(p.flips.up, ["0", "1"]);
+    assert_eq!(p.flips.down, ["3"]);
+    // TOST with margin 5 on d = [3, 2, 1, −2, 0]: d + 5 all positive →
+    // p₁ = 1/32; d − 5 all negative → p₂ = 1/32.
+    let e = p.equivalence.unwrap();
+    assert_eq!((e.margin, e.p, e.equivalent), (5.0, 1.0 / 32.0, true));
+}
+
+#[test]
+fn failure_bounds_say_when_the_verdict_could_change() {
+    // 0/1 metric: lem is right on 8 items where base was wrong (p = 2/256),
+    // and 6 of lem's items failed where base was right. With the failures
+    // counted as wrong, 8 up and 6 down: no detectable difference.
+    let mut input = Vec::new();
+    for i in 0..8 {
+        input.push(obs("base", &i.to_string(), &[("v", 0.0)]));
+        input.push(obs("lem", &i.to_string(), &[("v", 1.0)]));
+    }
+    for i in 8..14 {
+        input.push(obs("base", &i.to_string(), &[("v", 1.0)]));
+        let mut failed = obs("lem", &i.to_string(), &[]);
+        failed.failed = true;
+        input.push(failed);
+    }
+    let r = Report::build(&input, &ReportOptions::default()).unwrap();
+    let k = key("b", "v");
+    let p = r.paired("lem", &k).unwrap();
+    assert_eq!(p.n, 8);
+    assert_eq!(p.verdict, Verdict::Better);
+    let b = p.bounds.unwrap();
+    assert_eq!(b.n, 14);
+    // Best: failures right → d = 8 ones, 6 zeros: 8/14. Worst: 8 − 6 = 2/14.
+    assert!(close(b.best, 8.0 / 14.0) && close(b.worst, 2.0 / 14.0));
+    assert!(b.verdict_could_change);
+    // The cell's own bounds: lem's mean with failures at 0 and at 1.
+    let c = r.cell("lem", &k).unwrap();
+    assert_eq!(c.bounds, Some((8.0 / 14.0, 1.0)));
 }
