@@ -14,9 +14,9 @@
 //! response, scores, judge answers and errors, filtered by benchmark,
 //! metric, flips and failures. The script only applies those filters; it
 //! also reads them from the query string (`?benchmark=B&metric=B/M&flips=1
-//! &failures=1`), and `?show=SECTION` shows that section alone, so a link or
-//! a screenshot can open the report already filtered. Without scripts
-//! everything is shown.
+//! &failures=1`, `&open=1` to expand the items shown), and `?show=SECTION`
+//! shows that section alone, so a link or a screenshot can open the report
+//! already filtered. Without scripts everything is shown.
 
 use crate::chart;
 use crate::format;
@@ -40,6 +40,8 @@ tr.v-better td.verdict { background: #dff0df; color: #1e6b34; font-weight: 600; 
 tr.v-worse td.verdict { background: #f8dcdc; color: #a02020; font-weight: 600; }
 tr.v-none td.verdict { background: #eeeeee; color: #555; }
 td.change { color: #a05a00; }
+td.flips { white-space: normal; min-width: 12rem; text-align: left; }
+#differential thead th { text-align: left; }
 figure { margin: 1.5rem 0; }
 svg.chart { max-width: 100%; height: auto; }
 .chart-error { color: #a00; }
@@ -76,6 +78,7 @@ const SCRIPT: &str = r#"
         && (!fl.checked || (m.value ? has(d.flips, m.value) : d.flips !== ''))
         && (!fa.checked || d.failed === '1');
       e.hidden = !ok;
+      if (ok && q.get('open') === '1') e.open = true;
       if (ok) shown++;
     });
     document.getElementById('f-count').textContent = shown + ' shown';
@@ -204,14 +207,14 @@ fn paired_table(out: &mut String, report: &Report, anchors: &HashMap<(String, St
                 let link = format!("?metric={}&amp;flips=1#items", escape(&query(&key.id())));
                 let list: Vec<String> = ids
                     .iter()
-                    .take(12)
+                    .take(5)
                     .filter_map(|id| {
                         anchors
                             .get(&(key.benchmark.clone(), id.clone()))
                             .map(|a| format!("<a href=\"#{a}\">{}</a>", escape(id)))
                     })
                     .collect();
-                let more = if ids.len() > 12 { " …" } else { "" };
+                let more = if ids.len() > 5 { ", …" } else { "" };
                 format!(
                     "<a href=\"{link}\" title=\"show these items\">{} {dir}</a> <span class=\"n\">({}{more})</span>",
                     ids.len(),
@@ -223,7 +226,7 @@ fn paired_table(out: &mut String, report: &Report, anchors: &HashMap<(String, St
                 out,
                 "<tr class=\"{class}\"><th scope=\"row\">{}</th><th scope=\"row\">{}</th>\
                  <td>{}</td><td>{}</td><td>{}</td><td>{test}</td><td>{}</td>\
-                 <td class=\"verdict\">{}</td><td>{} / {}</td><td>{}</td><td{}>{}</td><td>{}</td></tr>",
+                 <td class=\"verdict\">{}</td><td class=\"flips\">{} / {}</td><td>{}</td><td{}>{}</td><td>{}</td></tr>",
                 escape(model),
                 escape(&report.label(key)),
                 p.n,

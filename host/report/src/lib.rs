@@ -11,10 +11,26 @@
 //! The statistics are deliberately simple and fully specified, so that anyone
 //! can recompute them: means over scored items (failures are counted, never
 //! averaged in), 95% percentile-bootstrap intervals from a seeded splitmix64
-//! generator (see [`stats`] for the exact procedure), and differences against
-//! one baseline model. The HTML carries its charts as inline SVG drawn by
-//! plotters' SVG backend, with no scripts and no references to anything
-//! outside the file, so a report can be mailed or archived as it is.
+//! generator, and, against one baseline model, a paired comparison on the
+//! items both scored: paired bootstrap interval, exact McNemar or sign-flip
+//! permutation p-value, Holm's adjustment across the whole table, a verdict,
+//! TOST equivalence where a margin is given, flips, failure bounds and the
+//! smallest detectable difference (see [`stats`] and [`table`] for the exact
+//! procedures). Why paired: the same items answered by two models are not
+//! independent samples, and per-model intervals overstate the uncertainty of
+//! their difference; why Holm: a table of 21 cells at α 0.05 otherwise
+//! "finds" a difference by chance about two times in three.
+//!
+//! This crate knows no benchmark by name: how a metric is shown (range,
+//! direction, unit, label) comes from a [`MetricDescriptor`] the caller
+//! declares, or else from a documented rule over the values
+//! ([`MetricDescriptor::derived`]). A percent change is shown only on a
+//! ratio scale (a metric that cannot be negative) with a positive baseline.
+//!
+//! The HTML carries one chart (a forest plot of the paired differences,
+//! inline SVG drawn by plotters' SVG backend), a per-item browser with one
+//! small inline script for its filters, and no reference to anything outside
+//! the file, so a report can be mailed or archived as it is.
 #![deny(missing_docs)]
 
 mod chart;

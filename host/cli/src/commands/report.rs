@@ -1,9 +1,17 @@
-//! `lem report`: the paper's tables (with bootstrap CIs and the differential
-//! against a baseline) from a run directory or an upstream score file.
+//! `lem report`: the paper's tables with paired statistics against a
+//! baseline, from a run directory or an upstream score file.
+//!
+//! The statistics live in `lem-report`, which knows no benchmark by name.
+//! This command adds what only lem knows about its shipped benchmarks until
+//! plugins and manifests declare metric descriptors: the paper's column
+//! order and labels, and the 1–10 range of the rubric judges' scores (see
+//! [`shipped_presentation`]). Every other metric is presented by the rule in
+//! `lem_report::MetricDescriptor::derived`.
 
 use anyhow::{Context, Result, bail};
-use lem_core::ScoreRecord;
-use lem_report::{Observation, Report, ReportOptions};
+use lem_core::{ResponseRecord, ScoreRecord};
+use lem_report::{MetricDescriptor, Observation, Report, ReportOptions, Unit};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -12,7 +20,7 @@ use std::process::ExitCode;
 pub enum Format {
     /// Markdown tables.
     Md,
-    /// One self-contained HTML file with charts.
+    /// One self-contained HTML file with the forest plot and the item browser.
     Html,
     /// One JSON object.
     Json,
@@ -21,7 +29,7 @@ pub enum Format {
 /// Arguments of `lem report`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A run directory (its `scores/` are read).
+    /// A run directory (its `scores/` and `responses/` are read).
     run_dir: Option<PathBuf>,
     /// An upstream score file instead: `{"scores": {benchmark: {model: {item: {metric: value}}}}}`.
     #[arg(long, conflicts_with = "run_dir")]
@@ -29,6 +37,11 @@ pub struct Args {
     /// The model every other is compared with (default: `base`, `baseline`, else the first).
     #[arg(long)]
     baseline: Option<String>,
+    /// An equivalence margin, `BENCHMARK/METRIC=X` in the metric's own values
+    /// (`gsm8k/accuracy=0.02` is 2 points); repeatable. The report then tests
+    /// whether the difference lies within ±X (TOST).
+    #[arg(long = "margin", value_name = "BENCHMARK/METRIC=X")]
+    margins: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Md)]
     format: Format,
@@ -38,6 +51,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    let margins = parse_margins(&args.margins)?;
     let observations = match (&args.run_dir, &args.scores) {
         (_, Some(file)) => {
             let text = std::fs::read_to_string(file)
@@ -48,7 +62,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         (Some(dir), None) => run_observations(dir)?,
         (None, None) => bail!("give a run directory, or --scores FILE.json"),
     };
-    let report = build(&observations, args.baseline.clone())?;
+    let report = build_with(&observations, args.baseline.clone(), margins)?;
     let text = render(&report, args.format)?;
     match &args.out {
         Some(path) => {
@@ -62,13 +76,91 @@ pub fn run(args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The report of `observations`.
+/// `BENCHMARK/METRIC=X` flags as margins by metric id.
+fn parse_margins(flags: &[String]) -> Result<BTreeMap<String, f64>> {
+    let mut out = BTreeMap::new();
+    for flag in flags {
+        let Some((id, value)) = flag.rsplit_once('=') else {
+            bail!("--margin {flag}: write BENCHMARK/METRIC=X, e.g. gsm8k/accuracy=0.02");
+        };
+        if !id.contains('/') {
+            bail!("--margin {flag}: `{id}` is not BENCHMARK/METRIC");
+        }
+        let x: f64 = value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|x: &f64| x.is_finite() && *x > 0.0)
+            .with_context(|| format!("--margin {flag}: `{value}` is not a positive number"))?;
+        out.insert(id.to_string(), x);
+    }
+    Ok(out)
+}
+
+/// The report of `observations`, with lem's shipped presentation and no
+/// equivalence margins.
 pub fn build(observations: &[Observation], baseline: Option<String>) -> Result<Report> {
+    build_with(observations, baseline, BTreeMap::new())
+}
+
+/// The report of `observations` with equivalence `margins` by metric id.
+pub fn build_with(
+    observations: &[Observation],
+    baseline: Option<String>,
+    margins: BTreeMap<String, f64>,
+) -> Result<Report> {
+    let (order, descriptors) = shipped_presentation();
     let options = ReportOptions {
         baseline,
+        order,
+        descriptors,
+        margins,
         ..ReportOptions::default()
     };
     Ok(Report::build(observations, &options)?)
+}
+
+/// The paper's column order and labels for the shipped benchmarks, and the
+/// range of the rubric judges' scores (`Rubric::new` in the plugin SDK: whole
+/// numbers 1 to 10). A stopgap until metric descriptors come from the
+/// plugins or manifests: it lives here, not in `lem-report`, so the
+/// statistics stay free of benchmark names.
+pub fn shipped_presentation() -> (Vec<String>, BTreeMap<String, MetricDescriptor>) {
+    let fraction = |label: &str| MetricDescriptor {
+        range: Some((0.0, 1.0)),
+        higher_is_better: true,
+        unit: Unit::Percent,
+        label: Some(label.to_string()),
+        declared: true,
+    };
+    let rubric = |label: Option<&str>| MetricDescriptor {
+        range: Some((1.0, 10.0)),
+        higher_is_better: true,
+        unit: Unit::Number,
+        label: label.map(str::to_string),
+        declared: true,
+    };
+    let table: Vec<(&str, MetricDescriptor)> = vec![
+        ("gsm8k/accuracy", fraction("GSM8K %")),
+        ("gsm8k/correct", fraction("GSM8K %")),
+        ("truthfulqa/truthfulness", rubric(Some("Truthful"))),
+        ("truthfulqa/informativeness", rubric(Some("Info"))),
+        ("do_not_answer/safety", rubric(Some("Safety"))),
+        ("do_not_answer/nuance", rubric(Some("Nuance"))),
+        ("toxigen/kindness", rubric(Some("Kindness"))),
+        ("toxigen/awareness", rubric(Some("Awareness"))),
+        ("seeds/sovereignty", rubric(None)),
+        ("seeds/ethical_depth", rubric(None)),
+        ("seeds/creative_expression", rubric(None)),
+        ("seeds/self_concept", rubric(None)),
+        ("seeds/composite", rubric(None)),
+    ];
+    let order = table.iter().map(|(id, _)| id.to_string()).collect();
+    let descriptors = table
+        .into_iter()
+        .map(|(id, d)| (id.to_string(), d))
+        .collect();
+    (order, descriptors)
 }
 
 /// `report` as text in `format`.
@@ -83,7 +175,9 @@ pub fn render(report: &Report, format: Format) -> Result<String> {
     })
 }
 
-/// Every score record under `dir/scores/`, as observations.
+/// Every score record under `dir/scores/`, as observations, each with its
+/// response from `dir/responses/` (prompt as sent, answer) for the item
+/// browser.
 pub fn run_observations(dir: &Path) -> Result<Vec<Observation>> {
     let scores = dir.join("scores");
     if !scores.is_dir() {
@@ -92,6 +186,7 @@ pub fn run_observations(dir: &Path) -> Result<Vec<Observation>> {
             dir.display()
         );
     }
+    let responses = responses(&dir.join("responses"))?;
     let mut files = Vec::new();
     collect_jsonl(&scores, &mut files)?;
     files.sort();
@@ -99,10 +194,57 @@ pub fn run_observations(dir: &Path) -> Result<Vec<Observation>> {
     for file in files {
         for record in lem_core::jsonl::read::<ScoreRecord>(&file)? {
             let r = record.value;
-            observations.push(Observation::from_record(&r, r.domain.clone()));
+            let mut o = Observation::from_record(&r, r.domain.clone());
+            if let Some((prompt, response)) =
+                responses.get(&(r.benchmark.clone(), r.model.clone(), r.id.clone()))
+            {
+                o.detail.prompt = Some(prompt.clone());
+                o.detail.response = Some(response.clone());
+            }
+            observations.push(o);
         }
     }
     Ok(observations)
+}
+
+/// (benchmark, model, item) → (prompt as sent, response) of every response
+/// record under `dir` (none when there is no such directory).
+fn responses(dir: &Path) -> Result<HashMap<(String, String, String), (String, String)>> {
+    let mut out = HashMap::new();
+    if !dir.is_dir() {
+        return Ok(out);
+    }
+    let mut files = Vec::new();
+    collect_jsonl(dir, &mut files)?;
+    for file in files {
+        for record in lem_core::jsonl::read::<ResponseRecord>(&file)? {
+            let r = record.value;
+            let prompt = sent(&r);
+            out.insert((r.benchmark, r.model, r.id), (prompt, r.response));
+        }
+    }
+    Ok(out)
+}
+
+/// Every message as sent (`role:` then the text), when the record has them;
+/// else its `prompt`.
+fn sent(record: &ResponseRecord) -> String {
+    let Some(serde_json::Value::Array(messages)) = record.extra.get("messages") else {
+        return record.prompt.clone();
+    };
+    let parts: Vec<String> = messages
+        .iter()
+        .filter_map(|m| {
+            let role = m.get("role")?.as_str()?;
+            let content = m.get("content")?.as_str()?;
+            Some(format!("{role}:\n{content}"))
+        })
+        .collect();
+    if parts.is_empty() {
+        record.prompt.clone()
+    } else {
+        parts.join("\n\n")
+    }
 }
 
 fn collect_jsonl(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -115,4 +257,25 @@ fn collect_jsonl(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn margins_parse_and_bad_ones_say_why() {
+        let m = parse_margins(&["gsm8k/accuracy=0.02".into(), "seeds/lek_score=1".into()]).unwrap();
+        assert_eq!(m["gsm8k/accuracy"], 0.02);
+        assert_eq!(m["seeds/lek_score"], 1.0);
+        for bad in [
+            "gsm8k/accuracy",
+            "accuracy=0.1",
+            "gsm8k/accuracy=-1",
+            "g/a=x",
+        ] {
+            let err = parse_margins(&[bad.into()]).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("--margin {bad}")), "{err}");
+        }
+    }
 }
