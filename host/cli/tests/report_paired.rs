@@ -362,3 +362,114 @@ fn the_html_report_renders_summary_forest_plot_and_filtered_items_in_chromium() 
         "1400,700",
     );
 }
+
+/// A run directory written here: two runs of one judged benchmark, each
+/// item's response with the messages as sent, one judge failure.
+fn run_dir(dir: &Path) {
+    let response = |model: &str, id: &str, system: &str, text: &str| {
+        serde_json::json!({
+            "id": id, "benchmark": "ethics", "model": model,
+            "prompt": format!("Question {id}?"), "response": text, "elapsed_seconds": 0.5,
+            "messages": [{"role": "system", "content": system},
+                         {"role": "user", "content": format!("Question {id}?")}],
+        })
+    };
+    let score = |model: &str, id: &str, value: Option<f64>, answer: &str| {
+        let (metrics, error) = match value {
+            Some(v) => (serde_json::json!({"care": v}), Value::Null),
+            None => (
+                serde_json::json!({}),
+                serde_json::json!({"kind": "judge-unparsable", "message": "no JSON object in the answer"}),
+            ),
+        };
+        serde_json::json!({
+            "id": id, "model": model, "benchmark": "ethics",
+            "plugin": {"name": "ethics-judge", "version": "0.1.0", "sha256": "00"},
+            "metrics": metrics, "details": null, "error": error,
+            "judge": {"model": "local:judge", "calls": [
+                {"request_sha256": "ab", "answer": answer, "cached": false}]},
+        })
+    };
+    let write = |path: PathBuf, lines: Vec<Value>| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        dir.join("responses/base/ethics.jsonl"),
+        vec![
+            response("base", "e1", "Be brief.", "Plain answer one."),
+            response("base", "e2", "Be brief.", "Plain answer two."),
+        ],
+    );
+    write(
+        dir.join("responses/base+kernel/ethics.jsonl"),
+        vec![
+            response("base+kernel", "e1", "KERNEL TEXT", "Kernel answer one."),
+            response("base+kernel", "e2", "KERNEL TEXT", "Kernel answer two."),
+        ],
+    );
+    write(
+        dir.join("scores/base/ethics.jsonl"),
+        vec![
+            score("base", "e1", Some(3.0), "{\"care\": 3}"),
+            score("base", "e2", Some(4.0), "{\"care\": 4}"),
+        ],
+    );
+    write(
+        dir.join("scores/base+kernel/ethics.jsonl"),
+        vec![
+            score("base+kernel", "e1", Some(8.0), "{\"care\": 8}"),
+            score("base+kernel", "e2", None, "I would rate it highly."),
+        ],
+    );
+}
+
+#[test]
+fn a_run_directory_gives_the_item_browser_its_prompts_responses_and_judge_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    run_dir(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_lem"))
+        .args(["report", "--baseline", "base", "--format", "html"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = String::from_utf8(out.stdout).unwrap();
+    // The prompt as sent, after the kernel, per model.
+    assert!(
+        html.contains("<pre class=\"prompt\">system:\nKERNEL TEXT\n\nuser:\nQuestion e1?</pre>"),
+        "{html}"
+    );
+    assert!(html.contains("<pre class=\"prompt\">system:\nBe brief.\n\nuser:\nQuestion e1?</pre>"));
+    assert!(html.contains("<pre class=\"response\">Kernel answer two.</pre>"));
+    // The judge's raw answer and the error with its kind.
+    assert!(html.contains("<pre class=\"judge\">I would rate it highly.</pre>"));
+    assert!(html.contains(
+        "<p class=\"error\">ethics-judge: <strong>judge-unparsable</strong>: no JSON object in the answer</p>"
+    ));
+    // e1 went 3 → 8: a flip; e2 failed for the kernel run.
+    assert!(
+        html.contains("data-flips=\"ethics/care\" data-failed=\"0\""),
+        "{html}"
+    );
+    assert!(html.contains("data-flips=\"\" data-failed=\"1\""), "{html}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_lem"))
+        .args(["report", "--baseline", "base", "--format", "json"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = &r["paired"]["base+kernel"]["ethics/care"];
+    assert_eq!(p["n"], 1);
+    close(&p["mean"], 5.0);
+    // The metric's range is derived from the values seen (3 to 8): the
+    // failed e2 counts as 3 or 8 against base's 4.
+    close(&p["bounds"]["worst"], (5.0 + (3.0 - 4.0)) / 2.0);
+    close(&p["bounds"]["best"], (5.0 + (8.0 - 4.0)) / 2.0);
+}
