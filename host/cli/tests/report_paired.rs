@@ -409,6 +409,12 @@ fn run_dir(dir: &Path) {
             response("base+kernel", "e2", "KERNEL TEXT", "Kernel answer two."),
         ],
     );
+    // Items that could not be generated are listed beside the responses, in
+    // another shape: not responses.
+    write(
+        dir.join("responses/base+kernel/ethics.failures.jsonl"),
+        vec![serde_json::json!({"id": "e3", "stage": "model", "kind": "model", "message": "x"})],
+    );
     write(
         dir.join("scores/base/ethics.jsonl"),
         vec![

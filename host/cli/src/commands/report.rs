@@ -208,7 +208,9 @@ pub fn run_observations(dir: &Path) -> Result<Vec<Observation>> {
 }
 
 /// (benchmark, model, item) → (prompt as sent, response) of every response
-/// record under `dir` (none when there is no such directory).
+/// record under `dir` (none when there is no such directory). The lists of
+/// items that could not be generated (`BENCH.failures.jsonl`) are not
+/// responses and are skipped.
 fn responses(dir: &Path) -> Result<HashMap<(String, String, String), (String, String)>> {
     let mut out = HashMap::new();
     if !dir.is_dir() {
@@ -216,6 +218,10 @@ fn responses(dir: &Path) -> Result<HashMap<(String, String, String), (String, St
     }
     let mut files = Vec::new();
     collect_jsonl(dir, &mut files)?;
+    files.retain(|f| {
+        !f.file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with(".failures.jsonl"))
+    });
     for file in files {
         for record in lem_core::jsonl::read::<ResponseRecord>(&file)? {
             let r = record.value;
