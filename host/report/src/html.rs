@@ -25,7 +25,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
 
 const STYLE: &str = "
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 80rem; padding: 0 1rem; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 100rem; padding: 0 1rem; color: #222; }
 h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; margin-top: 2rem; }
 p.method { color: #444; max-width: 60rem; font-size: 0.9rem; }
 .scroll { overflow-x: auto; }
@@ -39,6 +39,7 @@ thead th { background: #f2f2f2; }
 tr.v-better td.verdict { background: #dff0df; color: #1e6b34; font-weight: 600; }
 tr.v-worse td.verdict { background: #f8dcdc; color: #a02020; font-weight: 600; }
 tr.v-none td.verdict { background: #eeeeee; color: #555; }
+td.verdict { text-align: center; }
 td.change { color: #a05a00; }
 td.flips { white-space: normal; min-width: 12rem; text-align: left; }
 #differential thead th { text-align: left; }
