@@ -58,7 +58,11 @@ fn upstream_gsm8k_sample_scores_34_percent() {
     assert_eq!(summary["model"], "instruction_tuned");
     assert_eq!(summary["n"], 50);
     assert_eq!(summary["failures"], 0);
+    // The paper's rule gives the paper's figure; the other two are reported beside it.
     assert_eq!(summary["metrics"]["accuracy"], 0.34);
+    let flexible = summary["metrics"]["flexible"].as_f64().unwrap();
+    let strict = summary["metrics"]["strict"].as_f64().unwrap();
+    assert!(flexible >= strict, "flexible {flexible} < strict {strict}");
 }
 
 /// A data file and a responses file of our own, in a fresh directory.
@@ -185,6 +189,25 @@ fn assert_refused(out: &Output, f: &Fixture, wants: &[&str]) {
         assert!(err.contains(want), "stderr lacks `{want}`: {err}");
     }
     assert!(f.no_output(), "an output file was left behind");
+}
+
+#[test]
+fn a_line_that_is_not_utf8_is_named_by_file_and_line_once() {
+    let f = Fixture::new();
+    let mut bytes = Vec::new();
+    for (id, answer) in [("a", "2"), ("b", "5"), ("c", "6"), ("d", "1"), ("e", "2")] {
+        bytes.extend_from_slice(response(id, answer).as_bytes());
+        bytes.push(b'\n');
+    }
+    bytes.extend_from_slice(b"{\"id\":\"f\",\"response\":\"caf\xe9\"}\n");
+    std::fs::write(f.dir.path().join("responses.jsonl"), bytes).unwrap();
+    let out = f.score(&[]);
+    assert_refused(
+        &out,
+        &f,
+        &["responses.jsonl:6: not valid UTF-8 at byte 26 of the line"],
+    );
+    assert_eq!(stderr(&out).matches("UTF-8").count(), 2, "{}", stderr(&out));
 }
 
 #[test]
@@ -341,7 +364,10 @@ fn plugin_inspect_reports_world_version_digest_and_imports() {
     assert_eq!(v["world"], "scorer");
     assert_eq!(v["wit_version"], "0.1.0");
     assert_eq!(v["name"], "gsm8k");
-    assert_eq!(v["metrics"], serde_json::json!(["accuracy", "strict"]));
+    assert_eq!(
+        v["metrics"],
+        serde_json::json!(["accuracy", "flexible", "strict"])
+    );
     assert_eq!(v["sha256"].as_str().unwrap().len(), 64);
     assert!(v["imports"].as_array().unwrap().iter().all(|i| {
         let i = i.as_str().unwrap();

@@ -4,9 +4,9 @@
 //! [`AtomicFile`]: the output appears under its real name only once it is
 //! complete, so an interrupted run leaves nothing that looks finished.
 
+use crate::text::TextError;
 use serde::de::DeserializeOwned;
-use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// A value read from a JSONL file, with the line it came from.
@@ -22,12 +22,14 @@ pub struct Located<T> {
 #[derive(Debug, thiserror::Error)]
 pub enum JsonlError {
     /// The file could not be opened or read.
-    #[error("{path}: {source}")]
+    /// (The cause is in the message, not also a `source()`, so that error
+    /// chains print it once.)
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A line is not valid JSON, or not the record expected.
     #[error("{path}:{line}: {message}")]
@@ -49,27 +51,22 @@ pub enum JsonlError {
 
 /// Reads every non-blank line of a JSONL file as a `T`.
 ///
-/// Fails on the first bad line, naming the file and line; fails on a file
-/// with no records at all.
+/// Fails on the first bad line (not UTF-8, not JSON, not a `T`), naming the
+/// file and line; fails on a file with no records at all.
 pub fn read<T: DeserializeOwned>(path: &Path) -> Result<Vec<Located<T>>, JsonlError> {
-    let io = |source| JsonlError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let reader = BufReader::new(File::open(path).map_err(io)?);
     let mut out = Vec::new();
-    for (index, line) in reader.lines().enumerate() {
-        let line = line.map_err(io)?;
+    for line in crate::text::lines(path)? {
+        let (number, line) = line?;
         if line.trim().is_empty() {
             continue;
         }
         let value = serde_json::from_str(&line).map_err(|e| JsonlError::Line {
             path: path.to_owned(),
-            line: index + 1,
+            line: number,
             message: describe_json_error(&e),
         })?;
         out.push(Located {
-            line: index + 1,
+            line: number,
             value,
         });
     }
@@ -79,6 +76,19 @@ pub fn read<T: DeserializeOwned>(path: &Path) -> Result<Vec<Located<T>>, JsonlEr
         });
     }
     Ok(out)
+}
+
+impl From<TextError> for JsonlError {
+    fn from(e: TextError) -> Self {
+        match e {
+            TextError::Io { path, error } => JsonlError::Io { path, error },
+            TextError::NotUtf8 { path, line, byte } => JsonlError::Line {
+                path,
+                line,
+                message: crate::text::not_utf8_message(byte),
+            },
+        }
+    }
 }
 
 fn describe_json_error(e: &serde_json::Error) -> String {

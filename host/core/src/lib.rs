@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod policy;
 pub mod records;
 pub mod store;
+pub mod text;
 
 pub use jsonl::{AtomicFile, JsonlError, Located};
 pub use manifest::{BenchmarkManifest, ManifestError};
@@ -25,6 +26,7 @@ pub use records::{
     ScoreError, ScoreRecord, ScoreSummary,
 };
 pub use store::{AppendStore, OpenReport, StoreError};
+pub use text::TextError;
 
 /// Where lem keeps its caches and downloaded models: `$LEM_HOME`, else
 /// `$XDG_CACHE_HOME/lem`, else `~/.cache/lem`.

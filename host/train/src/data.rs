@@ -97,16 +97,16 @@ pub fn parse_example(line: &str) -> Result<Example, String> {
 
 /// Reads a JSONL file of examples; blank lines are skipped.
 pub fn read_examples(path: &Path) -> Result<Vec<Example>, TrainError> {
-    let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    for line in lem_core::text::lines(path)? {
+        let (number, line) = line?;
         if line.trim().is_empty() {
             continue;
         }
         out.push(
-            parse_example(line).map_err(|reason| TrainError::BadExample {
+            parse_example(&line).map_err(|reason| TrainError::BadExample {
                 path: path.to_owned(),
-                line: i + 1,
+                line: number,
                 reason,
             })?,
         );
@@ -311,6 +311,18 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("role `bot`"), "{e}");
+    }
+
+    #[test]
+    fn read_examples_names_a_line_that_is_not_utf8() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("train.jsonl");
+        std::fs::write(&p, b"{\"text\":\"a\"}\n{\"text\":\"\xe9\"}\n").unwrap();
+        let e = read_examples(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("train.jsonl:2: not valid UTF-8 at byte 10"),
+            "{e}"
+        );
     }
 
     #[test]

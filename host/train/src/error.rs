@@ -23,6 +23,9 @@ pub enum TrainError {
         /// What is wrong and what to do.
         reason: String,
     },
+    /// A data file is not UTF-8 text, or could not be read.
+    #[error(transparent)]
+    Text(#[from] lem_core::TextError),
     /// A setting is out of range or inconsistent.
     #[error("{0}")]
     BadConfig(String),

@@ -1,11 +1,13 @@
-//! The GSM8K answer rule, as the LEK paper scores it.
+//! The flexible GSM8K rule: a friendlier reading of a response than the
+//! paper's (see [`crate::paper`]), reported as the `flexible` and `strict`
+//! metrics, as harnesses report flexible and strict matches beside each other.
 //!
 //! When the response has a `####` marker, the answer is the number directly
 //! after it (spaces and a `$` may stand between); a marker with no number
 //! after it means no answer: the model gave the marker and then said nothing.
-//! Without a marker, the answer is the last number anywhere in the response.
-//! Commas are thousands separators and are dropped. Two answers are equal when
-//! they differ by less than 0.01.
+//! Without a marker, the answer is the last number anywhere in the response,
+//! wherever it stands (`$18`, `**18**`). Commas are thousands separators and
+//! are dropped. Two answers are equal when they differ by less than 0.01.
 
 /// How the answer was found in a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -225,8 +225,7 @@ fn read_seeds(path: &Path) -> Result<(Vec<Located<BenchmarkItem>>, serde_json::V
     let mut hashes = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for file in &files {
-        let text =
-            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let text = lem_core::text::read_to_string(file)?;
         hashes.push(json!({"file": file.display().to_string(), "sha256": lem_core::hash::sha256_hex(text.as_bytes())}));
         let records: Vec<(usize, serde_json::Value)> = if text.trim_start().starts_with('[') {
             let values: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
