@@ -29,6 +29,15 @@ pub fn benchmark(reference: &str) -> Result<BenchmarkManifest> {
 /// A plugin by shipped name (`gsm8k`) or path to a `.wasm` (relative paths
 /// are tried against `base_dir`, then the current directory).
 pub fn plugin(reference: &str, base_dir: &Path) -> Result<PluginSource> {
+    plugin_capped(
+        reference,
+        base_dir,
+        lem_core::Limits::default().max_wasm_bytes,
+    )
+}
+
+/// [`plugin`], refusing a file larger than `max_bytes` before reading it.
+pub fn plugin_capped(reference: &str, base_dir: &Path, max_bytes: u64) -> Result<PluginSource> {
     if let Some(bytes) = lem_bundled::plugin(reference) {
         return Ok(PluginSource::from_bytes(
             format!("bundled:{reference}"),
@@ -37,7 +46,7 @@ pub fn plugin(reference: &str, base_dir: &Path) -> Result<PluginSource> {
     }
     let candidates = [base_dir.join(reference), PathBuf::from(reference)];
     if let Some(path) = candidates.iter().find(|p| p.is_file()) {
-        return PluginSource::from_file(path)
+        return PluginSource::from_file_capped(path, max_bytes)
             .with_context(|| format!("loading plugin `{reference}`"));
     }
     let known: Vec<_> = lem_bundled::plugin_names().collect();
@@ -50,6 +59,16 @@ pub fn plugin(reference: &str, base_dir: &Path) -> Result<PluginSource> {
 /// The default model's name, as `scripts/setup` installs it.
 pub const DEFAULT_MODEL: &str = "gemma-3-270m";
 
+/// The models `scripts/setup` installs: name, and file under
+/// `$LEM_HOME/models/NAME/`.
+pub const INSTALLED_MODELS: &[(&str, &str)] = &[
+    (DEFAULT_MODEL, "gemma-3-270m-q4_k_m.gguf"),
+    (
+        "qwen2.5-coder-0.5b-instruct",
+        "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    ),
+];
+
 /// A model by path (`.gguf` file or safetensors directory, optionally
 /// prefixed `local:`) or by the name of a model `scripts/setup` installed.
 pub fn model(spec: &str) -> Result<PathBuf> {
@@ -58,24 +77,30 @@ pub fn model(spec: &str) -> Result<PathBuf> {
     if path.exists() {
         return Ok(path.to_path_buf());
     }
-    if spec == DEFAULT_MODEL {
-        let installed = lem_core::lem_home()
-            .join("models")
-            .join(DEFAULT_MODEL)
-            .join("gemma-3-270m-q4_k_m.gguf");
+    if let Some((name, file)) = INSTALLED_MODELS.iter().find(|(name, _)| *name == spec) {
+        let installed = lem_core::lem_home().join("models").join(name).join(file);
         if installed.is_file() {
             return Ok(installed);
         }
         bail!(
-            "{DEFAULT_MODEL} is not installed at {}: run scripts/setup",
+            "{name} is not installed at {}: run scripts/setup",
             installed.display()
         );
     }
-    bail!("no model at `{spec}`: pass a .gguf file, a safetensors directory, or `{DEFAULT_MODEL}`")
+    let names: Vec<&str> = INSTALLED_MODELS.iter().map(|(name, _)| *name).collect();
+    bail!(
+        "no model at `{spec}`: pass a .gguf file, a safetensors directory, or one of {}",
+        names.join(", ")
+    )
 }
 
 /// The shipped kernel `kernel-NAME`, or a kernel `.wasm` file.
 pub fn kernel(name: &str, base_dir: &Path) -> Result<PluginSource> {
+    kernel_capped(name, base_dir, lem_core::Limits::default().max_wasm_bytes)
+}
+
+/// [`kernel`], refusing a file larger than `max_bytes` before reading it.
+pub fn kernel_capped(name: &str, base_dir: &Path, max_bytes: u64) -> Result<PluginSource> {
     if let Some(bytes) = lem_bundled::plugin(&format!("kernel-{name}")) {
         return Ok(PluginSource::from_bytes(
             format!("bundled:kernel-{name}"),
@@ -84,7 +109,7 @@ pub fn kernel(name: &str, base_dir: &Path) -> Result<PluginSource> {
     }
     let path = base_dir.join(name);
     if path.is_file() {
-        return Ok(PluginSource::from_file(&path)?);
+        return Ok(PluginSource::from_file_capped(&path, max_bytes)?);
     }
     let shipped: Vec<_> = lem_bundled::plugin_names()
         .filter_map(|n| n.strip_prefix("kernel-"))

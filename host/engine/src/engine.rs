@@ -59,6 +59,8 @@ pub struct LoadOptions {
     pub tokenizer_dir: Option<PathBuf>,
     /// A LoRA adapter directory (PEFT layout) to apply, unfused.
     pub adapter: Option<PathBuf>,
+    /// A Jinja chat template file to use instead of the tokenizer config's.
+    pub chat_template: Option<PathBuf>,
 }
 
 impl Default for LoadOptions {
@@ -68,6 +70,7 @@ impl Default for LoadOptions {
             context: 4096,
             tokenizer_dir: None,
             adapter: None,
+            chat_template: None,
         }
     }
 }
@@ -85,7 +88,10 @@ impl Engine {
     /// Loads a `.gguf` file or a safetensors model directory, and its tokenizer.
     pub fn load(path: &Path, options: &LoadOptions) -> Result<Self, EngineError> {
         let files = ModelFiles::locate(path)?;
-        let tokenizer = Tokenizer::load(options.tokenizer_dir.as_deref().unwrap_or(files.dir()))?;
+        let tokenizer = Tokenizer::load_with_template(
+            options.tokenizer_dir.as_deref().unwrap_or(files.dir()),
+            options.chat_template.as_deref(),
+        )?;
         let device = options.device.open()?;
         let mut model = Model::load(&files, &device, options.context)?;
         if let Some(dir) = &options.adapter {

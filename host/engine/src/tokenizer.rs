@@ -2,7 +2,7 @@
 //! the chat template, BOS/EOS and end-of-turn tokens.
 
 use crate::EngineError;
-use crate::chat_template::ChatTemplate;
+use crate::chat_template::{ChatTemplate, TokenizerConfig};
 use lem_core::ChatMessage;
 use std::path::Path;
 
@@ -18,6 +18,15 @@ pub struct Tokenizer {
 impl Tokenizer {
     /// Loads `tokenizer.json` and, when present, `tokenizer_config.json` from `dir`.
     pub fn load(dir: &Path) -> Result<Self, EngineError> {
+        Self::load_with_template(dir, None)
+    }
+
+    /// [`load`](Self::load), with the chat template read from `chat_template`
+    /// (a Jinja file) instead of the config when one is given.
+    pub fn load_with_template(
+        dir: &Path,
+        chat_template: Option<&Path>,
+    ) -> Result<Self, EngineError> {
         let json = dir.join("tokenizer.json");
         if !json.is_file() {
             return Err(EngineError::BadFile {
@@ -31,28 +40,9 @@ impl Tokenizer {
             path: json.clone(),
             reason: format!("not a valid tokenizer.json: {e}"),
         })?;
-        let config_path = dir.join("tokenizer_config.json");
-        let config: serde_json::Value = if config_path.is_file() {
-            let text = std::fs::read_to_string(&config_path)
-                .map_err(|e| EngineError::Io(config_path.clone(), e))?;
-            serde_json::from_str(&text).map_err(|e| EngineError::BadFile {
-                path: config_path.clone(),
-                reason: format!("not JSON: {e}"),
-            })?
-        } else {
-            serde_json::Value::Null
-        };
-        let token_text = |key: &str| -> Option<String> {
-            match config.get(key)? {
-                serde_json::Value::String(s) => Some(s.clone()),
-                v => v
-                    .get("content")
-                    .and_then(|c| c.as_str())
-                    .map(str::to_string),
-            }
-        };
-        let bos = token_text("bos_token");
-        let eos = token_text("eos_token");
+        let config = TokenizerConfig::load(&dir.join("tokenizer_config.json"))?;
+        let bos = config.token("bos_token");
+        let eos = config.token("eos_token");
         let mut stop_ids = Vec::new();
         for text in [
             eos.as_deref(),
@@ -72,13 +62,9 @@ impl Tokenizer {
                 stop_ids.push(id);
             }
         }
-        let template = match config.get("chat_template").and_then(|t| t.as_str()) {
-            Some(source) => Some(ChatTemplate::new(
-                source,
-                bos.as_deref().unwrap_or(""),
-                eos.as_deref().unwrap_or(""),
-            )?),
-            None => None,
+        let template = match chat_template {
+            Some(file) => Some(ChatTemplate::from_file(file, &config.special_tokens())?),
+            None => config.chat_template()?,
         };
         Ok(Tokenizer {
             inner,

@@ -27,6 +27,10 @@ pub struct ModelArgs {
     /// without fusing; local Gemma 3 models only.
     #[arg(long)]
     pub adapter: Option<PathBuf>,
+    /// A Jinja chat template file to render conversations with, instead of
+    /// the one in tokenizer_config.json (Hugging Face's template syntax).
+    #[arg(long, value_name = "FILE")]
+    pub chat_template: Option<PathBuf>,
 }
 
 /// The base model of `lem train`, `lem fuse` and `lem bench train`.
@@ -54,6 +58,7 @@ impl ModelArgs {
             threads: None,
             context: 4096,
             adapter: None,
+            chat_template: None,
         }
     }
 
@@ -71,6 +76,7 @@ impl ModelArgs {
             context: self.context,
             tokenizer_dir: self.tokenizer.clone(),
             adapter: self.adapter.clone(),
+            chat_template: self.chat_template.clone(),
         };
         Engine::load(path, &options).with_context(|| format!("loading model {}", path.display()))
     }
