@@ -11,6 +11,7 @@ mod models;
 mod pipeline;
 mod resolve;
 mod table;
+mod text;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -80,7 +81,8 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Errors carry plugin text (messages, names): escaped.
+            eprintln!("error: {}", text::escape_keep_newlines(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
