@@ -88,23 +88,29 @@ impl BackendJudge {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&std::thread::current().id())
             .unwrap_or_default();
+        // Calls the plugin host refused never reached this judge, so only
+        // the forwarded ones have a log entry, in the same order.
+        let mut forwarded = logged.iter();
         let trail = JudgeTrail {
             model: self.identity.clone(),
             calls: calls
                 .iter()
-                .enumerate()
-                .map(|(i, call)| {
+                .map(|call| {
                     let (answer, error) = match &call.answer {
                         Ok(text) => (Some(text.clone()), None),
                         Err(e) => (None, Some(e.to_string())),
                     };
-                    let entry = logged.get(i);
+                    let entry = if call.forwarded {
+                        forwarded.next()
+                    } else {
+                        None
+                    };
                     JudgeExchange {
                         cached: answer.is_some() && entry.is_some_and(|e| e.fresh.is_none()),
-                        request_sha256: entry.map_or_else(
-                            || AnswerCache::key(&self.identity, &self.chat_request(&call.request)),
-                            |e| e.key.clone(),
-                        ),
+                        // The answer-cache key when the judge saw it; the
+                        // digest of the request as made when it was refused.
+                        request_sha256: entry
+                            .map_or_else(|| call.request_sha256.clone(), |e| e.key.clone()),
                         answer,
                         error,
                     }

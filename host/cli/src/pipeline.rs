@@ -37,14 +37,31 @@ impl KernelStep<'_> {
     }
 }
 
-/// The benchmark plugin that makes a manifest's prompts, loaded.
+/// The benchmark plugin that makes a manifest's prompts, loaded under the
+/// default limits.
 pub fn prompt_maker(
     runtime: &Runtime,
     manifest: &BenchmarkManifest,
 ) -> Result<(Benchmark, PromptConfig)> {
-    let source = crate::resolve::plugin(&manifest.prompt.plugin, &manifest.base_dir)?;
-    let mut policy = lem_core::Policy::default();
-    policy.sha256 = manifest.prompt.sha256.clone();
+    prompt_maker_with(runtime, manifest, &lem_core::Limits::default())
+}
+
+/// The benchmark plugin that makes a manifest's prompts, loaded under `limits`.
+pub fn prompt_maker_with(
+    runtime: &Runtime,
+    manifest: &BenchmarkManifest,
+    limits: &lem_core::Limits,
+) -> Result<(Benchmark, PromptConfig)> {
+    let source = crate::resolve::plugin_capped(
+        &manifest.prompt.plugin,
+        &manifest.base_dir,
+        limits.max_wasm_bytes,
+    )?;
+    let policy = lem_core::Policy {
+        limits: limits.clone(),
+        sha256: manifest.prompt.sha256.clone(),
+        ..lem_core::Policy::default()
+    };
     let benchmark = Benchmark::load(runtime, &source, policy)
         .with_context(|| format!("loading the prompt plugin of benchmark `{}`", manifest.name))?;
     let config = PromptConfig {
@@ -60,7 +77,8 @@ pub fn prompt_maker(
 pub struct Generated {
     /// Items answered now.
     pub answered: usize,
-    /// Items that failed (reported on stderr; a rerun tries them again).
+    /// Items that failed (reported on stderr and in the failures file; a
+    /// rerun tries them again).
     pub failed: usize,
     /// Tokens generated now.
     pub tokens: u64,
@@ -106,6 +124,7 @@ pub fn generate(job: GenerateJob<'_>, rt: &tokio::runtime::Runtime) -> Result<Ge
         .filter(|i| !store.contains(&i.value.id))
         .collect();
     let started = Instant::now();
+    let failures_path = failures_path(&job.out);
     if pending.is_empty() {
         return Ok(Generated {
             answered: 0,
@@ -116,22 +135,34 @@ pub fn generate(job: GenerateJob<'_>, rt: &tokio::runtime::Runtime) -> Result<Ge
     }
 
     // Prompts: benchmark plugin, then kernel plugin, both in the sandbox.
+    // A plugin that fails on one item costs that item only: it gets a
+    // failure record and the others go on to the model.
     let (benchmark, prompt_config) = job.prompts;
     let mut requests = Vec::with_capacity(pending.len());
+    let mut failures = Vec::new();
     for item in &pending {
-        let at = || format!("item `{}` (data line {})", item.value.id, item.line);
-        let mut messages = benchmark
-            .prompt(
-                &PluginItem::new(&job.manifest.name, &item.value),
-                prompt_config,
-            )
-            .with_context(|| format!("{}: the benchmark plugin could not make a prompt", at()))?;
-        let question = last_user_turn(&messages);
-        if let Some((kernel, config)) = job.kernel.plugin {
-            messages = kernel
-                .apply(&messages, config)
-                .with_context(|| format!("{}: kernel `{}` failed", at(), job.kernel.name))?;
-        }
+        let id = &item.value.id;
+        let messages = match benchmark.prompt(
+            &PluginItem::new(&job.manifest.name, &item.value),
+            prompt_config,
+        ) {
+            Ok(messages) => messages,
+            Err(e) => {
+                failures.push(Failure::new(id, item.line, "prompt", &e, &job.progress));
+                continue;
+            }
+        };
+        let messages = match job.kernel.plugin {
+            Some((kernel, config)) => match kernel.apply(&messages, config) {
+                Ok(messages) => messages,
+                Err(e) => {
+                    let stage = format!("kernel `{}`", job.kernel.name);
+                    failures.push(Failure::new(id, item.line, &stage, &e, &job.progress));
+                    continue;
+                }
+            },
+            None => messages,
+        };
         let request = ChatRequest {
             messages,
             max_tokens: job.params.max_tokens as u32,
@@ -139,24 +170,25 @@ pub fn generate(job: GenerateJob<'_>, rt: &tokio::runtime::Runtime) -> Result<Ge
             top_p: (job.params.top_p < 1.0).then_some(job.params.top_p),
             seed: Some(job.params.seed),
         };
-        requests.push((item.value.id.clone(), question, request));
+        requests.push((id.clone(), request));
     }
 
+    let prompt_failures = failures.len();
     let progress = job.progress.clone();
     progress.set_length(requests.len() as u64);
     let (mut answered, mut failed, mut tokens, mut write_error) = (0, 0, 0u64, None);
     rt.block_on(async {
         let mut tasks = tokio::task::JoinSet::new();
-        for (id, question, request) in requests {
+        for (id, request) in requests {
             let client = job.model.client.clone();
             tasks.spawn(async move {
                 let asked = Instant::now();
                 let result = client.complete(&request).await;
-                (id, question, result, asked.elapsed())
+                (id, request.messages, result, asked.elapsed())
             });
         }
         while let Some(joined) = tasks.join_next().await {
-            let Ok((id, question, result, elapsed)) = joined else {
+            let Ok((id, messages, result, elapsed)) = joined else {
                 failed += 1;
                 continue;
             };
@@ -167,7 +199,9 @@ pub fn generate(job: GenerateJob<'_>, rt: &tokio::runtime::Runtime) -> Result<Ge
                         id: id.clone(),
                         benchmark: job.manifest.name.clone(),
                         model: job.model_name.clone(),
-                        prompt: question,
+                        // What the model was asked, after the kernel: the
+                        // last user turn, and every message as sent.
+                        prompt: last_user_turn(&messages),
                         response: done.text,
                         elapsed_seconds: elapsed.as_secs_f64(),
                         extra: json!({
@@ -178,6 +212,7 @@ pub fn generate(job: GenerateJob<'_>, rt: &tokio::runtime::Runtime) -> Result<Ge
                             "model_spec": job.model.spec,
                             "model_sha256": job.model.sha256,
                             "kernel": job.kernel.name,
+                            "messages": messages,
                         })
                         .as_object()
                         .cloned()
@@ -192,7 +227,21 @@ pub fn generate(job: GenerateJob<'_>, rt: &tokio::runtime::Runtime) -> Result<Ge
                 }
                 Err(error) => {
                     failed += 1;
-                    progress.suspend(|| eprintln!("item `{id}`: {error}"));
+                    let message = error.to_string();
+                    progress.suspend(|| {
+                        eprintln!(
+                            "item `{}`: {}",
+                            crate::text::escape(&id),
+                            crate::text::escape(&message)
+                        )
+                    });
+                    failures.push(Failure {
+                        id,
+                        line: None,
+                        stage: "model".into(),
+                        kind: "model".into(),
+                        message,
+                    });
                 }
             }
             progress.inc(1);
@@ -206,12 +255,77 @@ pub fn generate(job: GenerateJob<'_>, rt: &tokio::runtime::Runtime) -> Result<Ge
     if let Some(e) = write_error {
         return Err(e.into());
     }
+    write_failures(&failures_path, &failures)?;
     Ok(Generated {
         answered,
-        failed,
+        failed: failed + prompt_failures,
         tokens,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// An item that could not be generated, and why: one line of the failures
+/// file beside the responses (`BENCH.failures.jsonl`), rewritten by every
+/// pass that had something to generate.
+#[derive(serde::Serialize)]
+struct Failure {
+    id: String,
+    /// Its line in the benchmark data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<usize>,
+    /// `prompt`, `kernel `NAME``, or `model`.
+    stage: String,
+    /// The plugin error's kind (`out-of-fuel`, `bad-output`, ...), or `model`.
+    kind: String,
+    message: String,
+}
+
+impl Failure {
+    /// A plugin's failure on one item, reported on stderr as it happens.
+    fn new(
+        id: &str,
+        line: usize,
+        stage: &str,
+        error: &lem_plugin_host::CallError,
+        progress: &indicatif::ProgressBar,
+    ) -> Self {
+        progress.suspend(|| {
+            eprintln!(
+                "item `{}` (data line {line}): {stage} failed: {}",
+                crate::text::escape(id),
+                crate::text::escape(&error.to_string())
+            )
+        });
+        Failure {
+            id: id.to_string(),
+            line: Some(line),
+            stage: stage.to_string(),
+            kind: error.kind.as_str().to_string(),
+            message: error.message.clone(),
+        }
+    }
+}
+
+/// `responses/RUN/BENCH.jsonl` → `responses/RUN/BENCH.failures.jsonl`.
+pub fn failures_path(responses: &std::path::Path) -> std::path::PathBuf {
+    responses.with_extension("failures.jsonl")
+}
+
+fn write_failures(path: &std::path::Path, failures: &[Failure]) -> Result<()> {
+    if failures.is_empty() {
+        return match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("removing {}", path.display()))
+            }
+            _ => Ok(()),
+        };
+    }
+    let context = || format!("writing {}", path.display());
+    let mut file = lem_core::AtomicFile::create(path).with_context(context)?;
+    for f in failures {
+        file.write_json(f).with_context(context)?;
+    }
+    file.commit().with_context(context)
 }
 
 /// The last user turn: what the model was asked, for the records.
@@ -317,25 +431,35 @@ fn score_one(job: &ScoreJob<'_>, response: &ResponseRecord, scorer: &Scorer) -> 
     }
 }
 
-/// The manifest's scorers, each with its policy as `adjust` leaves it, all
-/// calling `judge` (or no judge).
+/// The manifest's scorers, each with its policy (its entry's limits, else
+/// `run_limits`) as `adjust` leaves it, all calling `judge` (or no judge).
+///
+/// Two scorers of one benchmark may not declare the same metric: score
+/// summaries and reports key metrics by benchmark and name, so a second
+/// scorer's `accuracy` would be averaged into the first's. Such a manifest is
+/// refused here, before anything runs.
 pub fn load_scorers(
     runtime: &Runtime,
     manifest: &BenchmarkManifest,
     judge: Option<Arc<BackendJudge>>,
+    run_limits: &lem_core::Limits,
     adjust: &dyn Fn(&mut lem_core::Policy),
 ) -> Result<Vec<Scorer>> {
     let judge: Arc<dyn lem_plugin_host::Judge> = match judge {
         Some(j) => j,
         None => Arc::new(lem_plugin_host::NoJudge),
     };
-    manifest
+    let scorers = manifest
         .scorers
         .iter()
         .map(|reference| {
-            let mut policy = reference.policy();
+            let mut policy = reference.policy_with(run_limits);
             adjust(&mut policy);
-            let source = crate::resolve::plugin(&reference.plugin, &manifest.base_dir)?;
+            let source = crate::resolve::plugin_capped(
+                &reference.plugin,
+                &manifest.base_dir,
+                policy.limits.max_wasm_bytes,
+            )?;
             Scorer::load(runtime, &source, policy, judge.clone()).with_context(|| {
                 format!(
                     "loading scorer `{}` of benchmark `{}`",
@@ -343,5 +467,20 @@ pub fn load_scorers(
                 )
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    let mut owner: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for (scorer, reference) in scorers.iter().zip(&manifest.scorers) {
+        for metric in &scorer.info().metrics {
+            if let Some(first) = owner.insert(metric, &reference.plugin) {
+                anyhow::bail!(
+                    "benchmark `{}`: scorers `{first}` and `{}` both declare metric `{metric}`; \
+                     metrics are keyed by benchmark and name, so one would be averaged into the other. \
+                     Score them as separate benchmarks, or drop one",
+                    manifest.name,
+                    reference.plugin
+                );
+            }
+        }
+    }
+    Ok(scorers)
 }

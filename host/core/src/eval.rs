@@ -22,6 +22,12 @@
 //!
 //! [generation]
 //! max_tokens = 96
+//!
+//! [kernel_sha256]                   # optional pins, by the name in `kernels`
+//! sandwich = "3f5a..."
+//!
+//! [limits]                          # optional: every plugin of the run (a
+//! fuel = 2000000000                 # scorer's own manifest limits win)
 //! ```
 
 use crate::manifest::line_of;
@@ -112,6 +118,11 @@ pub struct EvalConfig {
     pub benchmarks: Vec<BenchmarkRun>,
     /// Generation settings.
     pub generation: GenerationSettings,
+    /// Kernel name (as written in `kernels`) → pinned sha256.
+    pub kernel_sha256: Vec<(At<String>, String)>,
+    /// Limits for every plugin of the run (kernels, prompt plugins, and
+    /// scorers whose manifest entry sets none).
+    pub limits: crate::policy::Limits,
 }
 
 /// Why a config could not be read.
@@ -153,6 +164,10 @@ struct Raw {
     benchmarks: Spanned<Vec<RawBenchmark>>,
     #[serde(default)]
     generation: GenerationSettings,
+    #[serde(default)]
+    kernel_sha256: indexmap::IndexMap<Spanned<String>, Spanned<String>>,
+    #[serde(default)]
+    limits: crate::policy::Limits,
 }
 
 #[derive(Deserialize)]
@@ -233,6 +248,26 @@ impl EvalConfig {
                     line: 1,
                 }]
             });
+        let mut kernel_sha256 = Vec::new();
+        for (name, pin) in raw.kernel_sha256 {
+            let (name, pin) = (at(name), at(pin));
+            if !kernels.iter().any(|k: &At<String>| k.value == name.value) {
+                return Err(invalid(
+                    name.line,
+                    format!(
+                        "`kernel_sha256` pins `{}`, which is not in `kernels`",
+                        name.value
+                    ),
+                ));
+            }
+            if !crate::hash::is_sha256_hex(&pin.value) {
+                return Err(invalid(
+                    pin.line,
+                    format!("a kernel pin must be 64 hex digits, found `{}`", pin.value),
+                ));
+            }
+            kernel_sha256.push((name, pin.value));
+        }
         let stem = path
             .file_stem()
             .map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned());
@@ -251,8 +286,18 @@ impl EvalConfig {
             baseline: raw.baseline.map(at),
             benchmarks,
             generation: raw.generation,
+            kernel_sha256,
+            limits: raw.limits,
             path: path.to_owned(),
         })
+    }
+
+    /// The pin of kernel `name`, if the config sets one.
+    pub fn kernel_pin(&self, name: &str) -> Option<&str> {
+        self.kernel_sha256
+            .iter()
+            .find(|(k, _)| k.value == name)
+            .map(|(_, pin)| pin.as_str())
     }
 
     /// An error at `line` of this config.
@@ -307,6 +352,44 @@ data = "s.jsonl"
         );
         assert_eq!(c.benchmarks[0].limit, Some(2));
         assert_eq!(c.generation.batch_size, 8);
+    }
+
+    #[test]
+    fn kernels_can_be_pinned_and_limits_set() {
+        let pin = "ab".repeat(32);
+        let text = format!(
+            "{CONFIG}\n[kernel_sha256]\nsandwich = \"{pin}\"\n\n[limits]\nfuel = 5\nmax_messages = 3\n"
+        );
+        let c = EvalConfig::parse(&text, Path::new("e.toml")).unwrap();
+        assert_eq!(c.kernel_pin("sandwich"), Some(pin.as_str()));
+        assert_eq!(c.kernel_pin("none"), None);
+        assert_eq!((c.limits.fuel, c.limits.max_messages), (Some(5), 3));
+        assert_eq!(
+            c.limits.max_error_bytes,
+            crate::Limits::default().max_error_bytes
+        );
+
+        let bad = format!("{CONFIG}\n[kernel_sha256]\nsystem = \"{pin}\"\n");
+        let err = EvalConfig::parse(&bad, Path::new("e.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("e.toml:19:") && err.contains("not in `kernels`"),
+            "{err}"
+        );
+        let bad = format!("{CONFIG}\n[kernel_sha256]\nsandwich = \"beef\"\n");
+        let err = EvalConfig::parse(&bad, Path::new("e.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("e.toml:19:") && err.contains("64 hex"),
+            "{err}"
+        );
+        let bad = format!("{CONFIG}\n[limits]\nfuell = 1\n");
+        let err = EvalConfig::parse(&bad, Path::new("e.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("fuell"), "{err}");
     }
 
     #[test]

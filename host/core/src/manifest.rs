@@ -136,19 +136,27 @@ pub struct PluginRef {
     pub plugin: String,
     /// Pinned SHA-256: a plugin with another digest is refused before it runs.
     pub sha256: Option<String>,
-    /// Per-call bounds (defaults when absent).
+    /// Per-call bounds; when absent, the run's (an eval config's `[limits]`,
+    /// else the defaults).
     #[serde(default)]
-    pub limits: crate::policy::Limits,
+    pub limits: Option<crate::policy::Limits>,
     /// Ambient capabilities (none when absent).
     #[serde(default)]
     pub grants: crate::policy::Grants,
 }
 
 impl PluginRef {
-    /// The policy the host enforces for this plugin.
+    /// The policy the host enforces for this plugin, under the default limits
+    /// when its entry sets none.
     pub fn policy(&self) -> crate::policy::Policy {
+        self.policy_with(&crate::policy::Limits::default())
+    }
+
+    /// The policy the host enforces for this plugin, under `run_limits` when
+    /// its entry sets none.
+    pub fn policy_with(&self, run_limits: &crate::policy::Limits) -> crate::policy::Policy {
         crate::policy::Policy {
-            limits: self.limits.clone(),
+            limits: self.limits.clone().unwrap_or_else(|| run_limits.clone()),
             grants: self.grants.clone(),
             sha256: self.sha256.clone(),
         }

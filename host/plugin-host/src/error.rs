@@ -13,6 +13,16 @@ pub enum LoadError {
         /// The cause.
         source: std::io::Error,
     },
+    /// Larger than `max_wasm_bytes`; refused before it is read.
+    #[error("{label}: {size} bytes, more than the {limit} a plugin may have (`max_wasm_bytes`)")]
+    TooLarge {
+        /// The plugin.
+        label: String,
+        /// Its size.
+        size: u64,
+        /// The cap.
+        limit: u64,
+    },
     /// Not WebAssembly at all.
     #[error(
         "{label}: not a WebAssembly file (a plugin is a .wasm component built with `cargo build --target wasm32-wasip2`)"

@@ -64,16 +64,7 @@ pub struct ComponentInfo {
 
 /// Reads world, version, imports and exports from a component's bytes.
 pub fn inspect(label: &str, bytes: &[u8]) -> Result<ComponentInfo, LoadError> {
-    if bytes.starts_with(b"\x7fELF") {
-        return Err(LoadError::Precompiled {
-            label: label.into(),
-        });
-    }
-    if !bytes.starts_with(b"\0asm") {
-        return Err(LoadError::NotWasm {
-            label: label.into(),
-        });
-    }
+    check_header(label, bytes)?;
     let invalid = |reason: String| LoadError::Invalid {
         label: label.into(),
         reason,
@@ -139,24 +130,27 @@ pub fn inspect(label: &str, bytes: &[u8]) -> Result<ComponentInfo, LoadError> {
     })
 }
 
+/// Refuses what does not start like a WebAssembly file (a precompiled
+/// `.cwasm` is named as such).
+pub(crate) fn check_header(label: &str, bytes: &[u8]) -> Result<(), LoadError> {
+    if bytes.starts_with(b"\x7fELF") {
+        return Err(LoadError::Precompiled {
+            label: label.into(),
+        });
+    }
+    if !bytes.starts_with(b"\0asm") {
+        return Err(LoadError::NotWasm {
+            label: label.into(),
+        });
+    }
+    Ok(())
+}
+
 impl ComponentInfo {
     /// Refuses a component that is not of `expected` world, targets an
     /// unsupported contract version, or imports what `grants` does not allow.
     pub fn check(&self, label: &str, expected: World, grants: &Grants) -> Result<(), LoadError> {
-        if !crate::SUPPORTED_WIT_VERSIONS.contains(&self.wit_version.as_str()) {
-            return Err(LoadError::UnsupportedVersion {
-                label: label.into(),
-                found: self.wit_version.clone(),
-                supported: crate::SUPPORTED_WIT_VERSIONS.join(", "),
-            });
-        }
-        if self.world != expected {
-            return Err(LoadError::WrongWorld {
-                label: label.into(),
-                expected: expected.to_string(),
-                found: self.world.to_string(),
-            });
-        }
+        self.check_world(label, expected)?;
         let denied: Vec<(String, String)> = self
             .imports
             .iter()
@@ -174,6 +168,26 @@ impl ComponentInfo {
                 denied,
             })
         }
+    }
+
+    /// Refuses a component that is not of `expected` world or targets an
+    /// unsupported contract version.
+    pub fn check_world(&self, label: &str, expected: World) -> Result<(), LoadError> {
+        if !crate::SUPPORTED_WIT_VERSIONS.contains(&self.wit_version.as_str()) {
+            return Err(LoadError::UnsupportedVersion {
+                label: label.into(),
+                found: self.wit_version.clone(),
+                supported: crate::SUPPORTED_WIT_VERSIONS.join(", "),
+            });
+        }
+        if self.world != expected {
+            return Err(LoadError::WrongWorld {
+                label: label.into(),
+                expected: expected.to_string(),
+                found: self.world.to_string(),
+            });
+        }
+        Ok(())
     }
 }
 

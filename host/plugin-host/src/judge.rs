@@ -31,6 +31,9 @@ pub enum JudgeError {
     /// Too many judge calls in one item.
     #[error("judge call budget for this item is spent")]
     BudgetExhausted,
+    /// The host refused the request (too large, or made from `describe()`).
+    #[error("judge request refused: {0}")]
+    Refused(String),
 }
 
 /// A judge backend.
@@ -55,11 +58,25 @@ impl Judge for NoJudge {
     }
 }
 
+impl JudgeRequest {
+    /// SHA-256 of the request's JSON: names a request without keeping it.
+    pub fn sha256(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        lem_core::hash::sha256_hex(&json)
+    }
+}
+
 /// One judge call made while scoring an item, kept for the audit trail.
+///
+/// The request itself is not kept: it may be large, and the judge backend
+/// that answered it keeps what it needs. A refused request is named by its
+/// digest only.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct JudgeCall {
-    /// What was asked.
-    pub request: JudgeRequest,
+    /// SHA-256 of the request as the plugin made it (`max_tokens` clamped).
+    pub request_sha256: String,
+    /// Whether it reached the judge; `false` when the host refused it.
+    pub forwarded: bool,
     /// What came back.
     pub answer: Result<String, JudgeError>,
 }

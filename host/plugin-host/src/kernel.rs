@@ -37,9 +37,18 @@ impl Kernel {
         source: &PluginSource,
         policy: Policy,
     ) -> Result<Self, LoadError> {
+        Self::load_with(runtime, source, policy, crate::runtime::Imports::Check)
+    }
+
+    pub(crate) fn load_with(
+        runtime: &Runtime,
+        source: &PluginSource,
+        policy: Policy,
+        imports: crate::runtime::Imports,
+    ) -> Result<Self, LoadError> {
         let Verified {
             label, sha256, pre, ..
-        } = runtime.verify(source, World::Kernel, &policy)?;
+        } = runtime.verify(source, World::Kernel, &policy, imports)?;
         let pre = v0_1_0::kernel::KernelPre::new(pre).map_err(|e| LoadError::Instantiate {
             label: label.clone(),
             reason: format!("{e:#}"),
@@ -63,6 +72,12 @@ impl Kernel {
                 label: kernel.label.clone(),
                 reason: format!("describe() failed: {e}"),
             })?;
+        kernel.info =
+            crate::bound::check_info(std::mem::take(&mut kernel.info), &kernel.policy.limits)
+                .map_err(|reason| LoadError::Instantiate {
+                    label: kernel.label.clone(),
+                    reason,
+                })?;
         Ok(kernel)
     }
 
@@ -93,7 +108,7 @@ impl Kernel {
                 .lem_plugin_kernel_api()
                 .call_apply(store, &guest_messages, &guest_config)
         })?;
-        let out = result.map_err(v0_1_0::plugin_error)?;
+        let out = result.map_err(|e| v0_1_0::plugin_error(e, &self.policy.limits))?;
         crate::benchmark::check_messages(&out, &self.policy)?;
         Ok(out.into_iter().map(v0_1_0::message_from_guest).collect())
     }

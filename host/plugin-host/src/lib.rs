@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod benchmark;
+mod bound;
 mod cache;
 mod error;
 pub mod inspect;
@@ -32,6 +33,7 @@ pub mod runtime;
 pub mod sandbox;
 pub mod scorer;
 mod v0_1_0;
+mod watchdog;
 
 pub use error::{CallError, CallErrorKind, LoadError};
 pub use inspect::{ComponentInfo, World};

@@ -52,13 +52,46 @@ pub struct PluginSource {
 }
 
 impl PluginSource {
-    /// Reads a `.wasm` file.
+    /// Reads a `.wasm` file of at most the default `max_wasm_bytes`.
     pub fn from_file(path: &Path) -> Result<Self, LoadError> {
+        Self::from_file_capped(path, lem_core::Limits::default().max_wasm_bytes)
+    }
+
+    /// Reads a `.wasm` file: its size and first bytes are checked before the
+    /// rest is read, so a huge or foreign file costs nothing to refuse.
+    pub fn from_file_capped(path: &Path, max_bytes: u64) -> Result<Self, LoadError> {
+        use std::io::Read;
         let label = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+        let io = |source| LoadError::Io {
             label: label.clone(),
             source,
-        })?;
+        };
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let size = file.metadata().map_err(io)?.len();
+        if size > max_bytes {
+            return Err(LoadError::TooLarge {
+                label,
+                size,
+                limit: max_bytes,
+            });
+        }
+        let mut head = [0u8; 8];
+        let got = file.read(&mut head).map_err(io)?;
+        crate::inspect::check_header(&label, &head[..got])?;
+        let mut bytes = Vec::with_capacity(size as usize);
+        bytes.extend_from_slice(&head[..got]);
+        // `take` holds the cap even if the file grows while it is read.
+        (&mut file)
+            .take(max_bytes - got as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        if bytes.len() as u64 > max_bytes {
+            return Err(LoadError::TooLarge {
+                label,
+                size: bytes.len() as u64,
+                limit: max_bytes,
+            });
+        }
         Ok(PluginSource {
             label,
             bytes: bytes.into(),
@@ -88,6 +121,17 @@ impl Drop for Runtime {
     }
 }
 
+/// How a load treats the component's imports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Imports {
+    /// Refuse what the policy does not grant (every load for a run).
+    Check,
+    /// Link every WASI import to its deny-all implementation (frozen clocks,
+    /// fixed random, no sockets, no directories): `inspect` describes a
+    /// plugin this way, granting nothing whatever it imports.
+    DenyAll,
+}
+
 /// A component that passed every load-time check, linked and ready to instantiate.
 pub(crate) struct Verified {
     pub(crate) label: String,
@@ -110,6 +154,7 @@ impl Runtime {
         let engine = Engine::new(&wasm).map_err(setup)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(setup)?;
+        crate::watchdog::bound_waits(&mut linker).map_err(setup)?;
         crate::v0_1_0::add_to_linker(&mut linker).map_err(setup)?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         {
@@ -135,6 +180,33 @@ impl Runtime {
         })
     }
 
+    /// What a plugin of any world says about itself, for people vetting it
+    /// (`lem plugin inspect`): `describe()` runs under the default limits
+    /// with nothing granted, whatever the plugin imports (every WASI import
+    /// is linked to its deny-all implementation), and cannot reach a judge.
+    pub fn describe_untrusted(
+        &self,
+        source: &PluginSource,
+        world: World,
+    ) -> Result<PluginInfo, LoadError> {
+        let policy = Policy::default();
+        let deny = Imports::DenyAll;
+        Ok(match world {
+            World::Scorer => {
+                let judge = Arc::new(crate::NoJudge);
+                crate::Scorer::load_with(self, source, policy, judge, deny)?
+                    .info()
+                    .clone()
+            }
+            World::Kernel => crate::kernel::Kernel::load_with(self, source, policy, deny)?
+                .info()
+                .clone(),
+            World::Benchmark => crate::benchmark::Benchmark::load_with(self, source, policy, deny)?
+                .info()
+                .clone(),
+        })
+    }
+
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
     }
@@ -146,6 +218,7 @@ impl Runtime {
         source: &PluginSource,
         world: World,
         policy: &Policy,
+        imports: Imports,
     ) -> Result<Verified, LoadError> {
         let label = source.label.clone();
         let sha256 = lem_core::hash::sha256_hex(&source.bytes);
@@ -159,7 +232,10 @@ impl Runtime {
             });
         }
         let info = inspect(&label, &source.bytes)?;
-        info.check(&label, world, &policy.grants)?;
+        match imports {
+            Imports::Check => info.check(&label, world, &policy.grants)?,
+            Imports::DenyAll => info.check_world(&label, world)?,
+        }
         let component = match &self.cache {
             Some(cache) => cache.load(&self.engine, &sha256, &source.bytes),
             None => Component::new(&self.engine, &source.bytes[..]),

@@ -29,7 +29,12 @@ pub struct HostState {
     stderr: MemoryOutputPipe,
     limiter: MemoryCap,
     judge: Arc<dyn Judge>,
+    /// Whether the judge may be called now (not from `describe()`).
+    pub(crate) judge_allowed: bool,
     pub(crate) judge_calls: Vec<JudgeCall>,
+    limits: Limits,
+    /// Set when a wait in a host call ran into the call's time limit.
+    pub(crate) wall_expired: bool,
     plugin: String,
     started: Instant,
     host_time: Duration,
@@ -53,6 +58,15 @@ impl HostState {
         self.started.elapsed().saturating_sub(self.host_time)
     }
 
+    /// What is left of this call's time budget, for waits in host calls.
+    pub(crate) fn time_left(&self) -> Duration {
+        self.timeout.saturating_sub(self.guest_time())
+    }
+
+    pub(crate) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
     pub(crate) fn log(&mut self, level: tracing::Level, message: String) {
         self.log_lines += 1;
         if self.log_lines > self.max_log_lines {
@@ -61,7 +75,21 @@ impl HostState {
             }
             return;
         }
-        let mut message = message;
+        // Escaped here: log lines reach people's terminals.
+        let mut message: String = if message.chars().any(char::is_control) {
+            message
+                .chars()
+                .flat_map(|c| {
+                    if c.is_control() {
+                        c.escape_default().collect::<Vec<_>>()
+                    } else {
+                        vec![c]
+                    }
+                })
+                .collect()
+        } else {
+            message
+        };
         if message.len() > MAX_LOG_LINE {
             let cut = (0..=MAX_LOG_LINE)
                 .rev()
@@ -79,18 +107,61 @@ impl HostState {
         }
     }
 
+    /// One judge call from the plugin: refused from `describe()`, over the
+    /// per-item budget, or when the request is too large (then only its
+    /// sha256 is kept, for the audit trail); otherwise forwarded with
+    /// `max_tokens` clamped. The request itself is not kept here: the judge
+    /// backend keeps the one copy it needs.
     pub(crate) fn judge(
         &mut self,
-        request: crate::JudgeRequest,
+        mut request: crate::JudgeRequest,
     ) -> Result<String, crate::JudgeError> {
+        if !self.judge_allowed {
+            return Err(crate::JudgeError::Refused(
+                "describe() may not call the judge".into(),
+            ));
+        }
         if self.judge_calls.len() >= MAX_JUDGE_CALLS {
             return Err(crate::JudgeError::BudgetExhausted);
+        }
+        let limits = &self.limits;
+        let bytes: usize = request
+            .messages
+            .iter()
+            .map(|m| m.role.len() + m.content.len())
+            .sum();
+        let refusal = if request.messages.len() > limits.max_judge_messages {
+            Some(format!(
+                "judge request of {} messages refused; the limit is {} (`max_judge_messages`)",
+                request.messages.len(),
+                limits.max_judge_messages
+            ))
+        } else if bytes > limits.max_judge_request_bytes {
+            Some(format!(
+                "judge request of {bytes} bytes refused; the limit is {} (`max_judge_request_bytes`)",
+                limits.max_judge_request_bytes
+            ))
+        } else {
+            None
+        };
+        request.max_tokens = request.max_tokens.min(limits.max_judge_tokens);
+        let request_sha256 = request.sha256();
+        if let Some(reason) = refusal {
+            drop(request);
+            let answer = Err(crate::JudgeError::Refused(reason));
+            self.judge_calls.push(JudgeCall {
+                request_sha256,
+                forwarded: false,
+                answer: answer.clone(),
+            });
+            return answer;
         }
         let began = Instant::now();
         let answer = self.judge.complete(&request);
         self.host_time += began.elapsed();
         self.judge_calls.push(JudgeCall {
-            request,
+            request_sha256,
+            forwarded: true,
             answer: answer.clone(),
         });
         answer
@@ -128,7 +199,10 @@ pub(crate) fn new_store(
             hit: false,
         },
         judge,
+        judge_allowed: false,
         judge_calls: Vec::new(),
+        limits: limits.clone(),
+        wall_expired: false,
         plugin: plugin.to_string(),
         started: Instant::now(),
         host_time: Duration::ZERO,
@@ -174,6 +248,7 @@ pub(crate) fn start_call(store: &mut Store<HostState>) {
     let state = store.data_mut();
     state.started = Instant::now();
     state.host_time = Duration::ZERO;
+    state.wall_expired = false;
 }
 
 /// Deny-all WASI, opened up only by `grants`.
@@ -277,7 +352,26 @@ pub(crate) fn classify(
     error: wasmtime::Error,
     limits: &Limits,
 ) -> CallError {
+    let mut e = classify_unbounded(store, error, limits);
+    e.message = crate::bound::cut(e.message, limits.max_error_bytes);
+    e
+}
+
+fn classify_unbounded(
+    store: &Store<HostState>,
+    error: wasmtime::Error,
+    limits: &Limits,
+) -> CallError {
     let state = store.data();
+    if state.wall_expired {
+        return CallError::new(
+            CallErrorKind::Timeout,
+            format!(
+                "timed out after {} ms (waiting in a host call, e.g. a sleep)",
+                limits.timeout_ms
+            ),
+        );
+    }
     let stderr = state.stderr_text();
     let with_stderr = |message: String| {
         if stderr.is_empty() {
@@ -302,7 +396,7 @@ pub(crate) fn classify(
         ),
         Some(Trap::Interrupt) => CallError::new(
             CallErrorKind::Timeout,
-            format!("timed out after {} ms of guest time", limits.timeout_ms),
+            format!("timed out after {} ms", limits.timeout_ms),
         ),
         Some(Trap::StackOverflow) => CallError::new(
             CallErrorKind::StackOverflow,

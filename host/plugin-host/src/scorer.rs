@@ -8,7 +8,7 @@ use crate::runtime::{PluginInfo, PluginSource, Runtime, Verified};
 use crate::sandbox::{self, HostState};
 use crate::v0_1_0;
 use lem_core::PluginIdentity;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use wasmtime::{Engine, Store};
 
@@ -73,6 +73,8 @@ pub struct Scorer {
     component: ComponentInfo,
     bindings: Bindings,
     info: PluginInfo,
+    /// `info.metrics` as a set: a returned metric is checked in O(1).
+    declared: HashSet<String>,
     policy: Policy,
     judge: Arc<dyn Judge>,
 }
@@ -86,12 +88,28 @@ impl Scorer {
         policy: Policy,
         judge: Arc<dyn Judge>,
     ) -> Result<Self, LoadError> {
+        Self::load_with(
+            runtime,
+            source,
+            policy,
+            judge,
+            crate::runtime::Imports::Check,
+        )
+    }
+
+    pub(crate) fn load_with(
+        runtime: &Runtime,
+        source: &PluginSource,
+        policy: Policy,
+        judge: Arc<dyn Judge>,
+        imports: crate::runtime::Imports,
+    ) -> Result<Self, LoadError> {
         let Verified {
             label,
             sha256,
             info: component,
             pre,
-        } = runtime.verify(source, World::Scorer, &policy)?;
+        } = runtime.verify(source, World::Scorer, &policy, imports)?;
         let instantiate = |e: wasmtime::Error| LoadError::Instantiate {
             label: label.clone(),
             reason: format!("{e:#}"),
@@ -106,6 +124,7 @@ impl Scorer {
             component,
             bindings,
             info: PluginInfo::default(),
+            declared: HashSet::new(),
             policy,
             judge,
         };
@@ -114,7 +133,15 @@ impl Scorer {
             reason: format!("describe() failed: {e}"),
         };
         let mut instance = scorer.instance().map_err(describe_failed)?;
-        scorer.info = instance.describe().map_err(describe_failed)?;
+        let info = instance.describe().map_err(describe_failed)?;
+        drop(instance);
+        scorer.info = crate::bound::check_info(info, &scorer.policy.limits).map_err(|reason| {
+            LoadError::Instantiate {
+                label: label.clone(),
+                reason,
+            }
+        })?;
+        scorer.declared = scorer.info.metrics.iter().cloned().collect();
         Ok(scorer)
     }
 
@@ -193,6 +220,9 @@ impl ScorerInstance<'_> {
 
     fn describe(&mut self) -> Result<PluginInfo, CallError> {
         self.reset_budget()?;
+        // Nothing is scored yet, so a judge call here would be in nobody's
+        // audit trail.
+        self.store.data_mut().judge_allowed = false;
         let api = self.bindings.lem_plugin_scorer_api();
         let info = api
             .call_describe(&mut self.store)
@@ -203,19 +233,22 @@ impl ScorerInstance<'_> {
     /// Scores one response.
     pub fn score(&mut self, item: &PluginItem, response: &str) -> Result<Scored, CallError> {
         self.reset_budget()?;
+        self.store.data_mut().judge_allowed = true;
         let api = self.bindings.lem_plugin_scorer_api();
         let result = api
             .call_score(&mut self.store, &item.to_guest(), response)
             .map_err(|e| sandbox::classify(&self.store, e, &self.scorer.policy.limits))?;
-        let score = result.map_err(v0_1_0::plugin_error)?;
-        check_output(&self.scorer.info, &self.scorer.policy, score)
+        let limits = &self.scorer.policy.limits;
+        let score = result.map_err(|e| v0_1_0::plugin_error(e, limits))?;
+        check_output(&self.scorer.declared, &self.scorer.policy, score)
     }
 }
 
 /// Holds a plugin's answer to the contract: bounded size, finite and
-/// declared metrics, details that are JSON.
+/// declared metrics (looked up in a set, so the check costs O(metrics)),
+/// details that are JSON of bounded depth with finite numbers.
 fn check_output(
-    info: &PluginInfo,
+    declared: &HashSet<String>,
     policy: &Policy,
     score: v0_1_0::scorer::lem::plugin::types::ScoreCard,
 ) -> Result<Scored, CallError> {
@@ -232,14 +265,24 @@ fn check_output(
             format!("returned {size} bytes; the limit is {cap}"),
         ));
     }
+    if score.metrics.len() > declared.len() {
+        return Err(CallError::new(
+            CallErrorKind::BadOutput,
+            format!(
+                "returned {} metrics; its describe() declares {}",
+                score.metrics.len(),
+                declared.len()
+            ),
+        ));
+    }
     let mut metrics = BTreeMap::new();
     for m in score.metrics {
-        if !info.metrics.iter().any(|d| *d == m.name) {
+        if !declared.contains(&m.name) {
             return Err(CallError::new(
                 CallErrorKind::BadOutput,
                 format!(
                     "returned metric `{}`, which its describe() does not declare",
-                    m.name
+                    crate::bound::preview(&m.name)
                 ),
             ));
         }
@@ -258,12 +301,16 @@ fn check_output(
     }
     let details = match score.details {
         None => None,
-        Some(text) => Some(serde_json::value::RawValue::from_string(text).map_err(|e| {
-            CallError::new(
-                CallErrorKind::BadOutput,
-                format!("details are not JSON: {e}"),
-            )
-        })?),
+        Some(text) => {
+            crate::bound::check_details(&text, policy.limits.max_details_depth)
+                .map_err(|e| CallError::new(CallErrorKind::BadOutput, e))?;
+            Some(serde_json::value::RawValue::from_string(text).map_err(|e| {
+                CallError::new(
+                    CallErrorKind::BadOutput,
+                    format!("details are not JSON: {e}"),
+                )
+            })?)
+        }
     };
     Ok(Scored { metrics, details })
 }

@@ -71,6 +71,7 @@ impl judge::Host for HostState {
             crate::JudgeError::NotConfigured => judge::JudgeError::NotConfigured,
             crate::JudgeError::Failed(m) => judge::JudgeError::Failed(m),
             crate::JudgeError::BudgetExhausted => judge::JudgeError::BudgetExhausted,
+            e @ crate::JudgeError::Refused(_) => judge::JudgeError::Failed(e.to_string()),
         })
     }
 }
@@ -104,7 +105,8 @@ pub(crate) fn info_from_guest(i: types::PluginInfo) -> crate::PluginInfo {
     }
 }
 
-pub(crate) fn plugin_error(e: types::PluginError) -> crate::CallError {
+/// The plugin's error, its message cut to `max_error_bytes`.
+pub(crate) fn plugin_error(e: types::PluginError, limits: &lem_core::Limits) -> crate::CallError {
     use crate::CallErrorKind as K;
     let (kind, message) = match e {
         types::PluginError::InvalidInput(m) => (K::InvalidInput, m),
@@ -112,5 +114,5 @@ pub(crate) fn plugin_error(e: types::PluginError) -> crate::CallError {
         types::PluginError::JudgeUnparsable(m) => (K::JudgeUnparsable, m),
         types::PluginError::Internal(m) => (K::Internal, m),
     };
-    crate::CallError::new(kind, message)
+    crate::CallError::new(kind, crate::bound::cut(message, limits.max_error_bytes))
 }

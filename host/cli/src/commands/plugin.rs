@@ -2,13 +2,9 @@
 
 use crate::table;
 use anyhow::{Context, Result};
-use lem_core::Policy;
-use lem_plugin_host::benchmark::Benchmark;
-use lem_plugin_host::kernel::Kernel;
-use lem_plugin_host::{NoJudge, PluginInfo, Runtime, RuntimeConfig, Scorer, World, inspect};
+use lem_plugin_host::{PluginInfo, Runtime, RuntimeConfig, World, inspect};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 /// `lem plugin` subcommands.
 #[derive(clap::Subcommand)]
@@ -55,31 +51,11 @@ struct Report {
 fn inspect_plugin(reference: &str, json: bool) -> Result<ExitCode> {
     let source = crate::resolve::plugin(reference, &PathBuf::from("."))?;
     let component = inspect::inspect(&source.label, &source.bytes)?;
-    // Describing runs the plugin, sandboxed, with the imports it asks for granted
-    // only as far as the sandbox allows: nothing ambient.
-    let mut policy = Policy::default();
-    policy.grants.clocks = component
-        .imports
-        .iter()
-        .any(|i| i.starts_with("wasi:clocks/"));
-    policy.grants.random = component
-        .imports
-        .iter()
-        .any(|i| i.starts_with("wasi:random/"));
+    // Describing runs the plugin, sandboxed, under the default limits and
+    // with nothing granted, whatever it imports: vetting a plugin must not
+    // hand it a clock, randomness, files or the network.
     let runtime = Runtime::new(RuntimeConfig::with_default_cache())?;
-    let describe = || -> Result<PluginInfo, lem_plugin_host::LoadError> {
-        Ok(match component.world {
-            World::Scorer => Scorer::load(&runtime, &source, policy.clone(), Arc::new(NoJudge))?
-                .info()
-                .clone(),
-            World::Kernel => Kernel::load(&runtime, &source, policy.clone())?
-                .info()
-                .clone(),
-            World::Benchmark => Benchmark::load(&runtime, &source, policy.clone())?
-                .info()
-                .clone(),
-        })
-    };
+    let describe = || runtime.describe_untrusted(&source, component.world);
     let (info, describe_error) = match describe() {
         Ok(info) => (info, None),
         Err(e) => (PluginInfo::default(), Some(e.to_string())),
@@ -131,7 +107,7 @@ fn inspect_plugin(reference: &str, json: bool) -> Result<ExitCode> {
         }
         print!("{}", table::render(&["field", "value"], &rows));
         if let Some(e) = describe_error {
-            println!("describe failed: {e}");
+            println!("describe failed: {}", crate::text::escape(&e));
         }
     }
     Ok(ExitCode::SUCCESS)

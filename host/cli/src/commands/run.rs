@@ -2,8 +2,10 @@
 //! generated where missing (resumable), scored, and reported.
 //!
 //! Everything the config names is resolved and checked first — models,
-//! kernels, judge, benchmarks, files, pinned hashes — so a typo fails in a
-//! second with the config line, not after an hour of generation.
+//! kernels, judge, benchmarks, files, and every plugin the run will load
+//! (kernels, prompt plugins, scorers) with its pinned hash — so a typo or a
+//! wrong pin fails in a second with the config line, not after an hour of
+//! generation. `--dry-run` does all of that and stops.
 
 use super::engine_args::ModelArgs;
 use super::report::{self, Format};
@@ -74,11 +76,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .map_err(|e| config.error(judge.line, format!("judge: {e}")))?;
     }
     let kernel_config = kernel_config(&config)?;
+    let limits = &config.limits;
     let mut kernels = Vec::new();
     for name in &config.kernels {
-        let source = crate::resolve::kernel(&name.value, &base_dir)
+        let source = crate::resolve::kernel_capped(&name.value, &base_dir, limits.max_wasm_bytes)
             .map_err(|e| config.error(name.line, e.to_string()))?;
-        let kernel = Kernel::load(&runtime, &source, lem_core::Policy::default())
+        let policy = lem_core::Policy {
+            limits: limits.clone(),
+            sha256: config.kernel_pin(&name.value).map(str::to_string),
+            ..lem_core::Policy::default()
+        };
+        let kernel = Kernel::load(&runtime, &source, policy)
             .map_err(|e| config.error(name.line, format!("kernel `{}`: {e}", name.value)))?;
         if name.value != "none" && kernel_config.text.is_empty() {
             return Err(config
@@ -142,7 +150,40 @@ pub fn run(args: Args) -> Result<ExitCode> {
             )
             .into());
     }
-    // Scorers load now too: a judge scorer without a judge is a config error.
+    // Every plugin the run will load, loaded now: prompt plugins, and the
+    // scorers (without the judge; scoring loads them again with it), so a
+    // wrong pin or a plugin that cannot describe itself stops the run before
+    // any generation, and `--dry-run` has checked what the run will use.
+    let prompts: Vec<_> = config
+        .benchmarks
+        .iter()
+        .zip(&benchmarks)
+        .map(|(run, b)| {
+            pipeline::prompt_maker_with(&runtime, &b.manifest, limits)
+                .map_err(|e| config.error(run.name.line, format!("{e:#}")))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut verified_scorers = Vec::new();
+    for (run, b) in config.benchmarks.iter().zip(&benchmarks) {
+        let scorers = pipeline::load_scorers(&runtime, &b.manifest, None, limits, &|_| {})
+            .map_err(|e| config.error(run.name.line, format!("{e:#}")))?;
+        // A judge scorer without a judge is a config error.
+        if config.judge.is_none()
+            && let Some(s) = scorers.iter().find(|s| s.info().needs_judge)
+        {
+            return Err(config
+                .error(
+                    run.name.line,
+                    format!(
+                        "benchmark `{}` is scored by `{}`, which asks a judge: set `judge = \"MODEL SPEC\"`",
+                        b.manifest.name,
+                        s.info().name
+                    ),
+                )
+                .into());
+        }
+        verified_scorers.push(scorers.iter().map(|s| s.identity()).collect::<Vec<_>>());
+    }
     let judge_engine = ModelArgs {
         threads: args.threads,
         ..ModelArgs::for_spec("")
@@ -154,6 +195,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     if args.dry_run {
         print_plan(&config, &candidates, &kernels, &benchmarks);
+        print_plugins(&kernels, &benchmarks, &prompts, &verified_scorers);
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -166,10 +208,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 .get(&c.spec)
                 .with_context(|| format!("opening model `{}` ({})", c.model_label, c.spec))
         })
-        .collect::<Result<_>>()?;
-    let prompts: Vec<_> = benchmarks
-        .iter()
-        .map(|b| pipeline::prompt_maker(&runtime, &b.manifest))
         .collect::<Result<_>>()?;
     let bars = indicatif::MultiProgress::new();
     let results: Vec<Result<pipeline::Generated>> = std::thread::scope(|scope| {
@@ -244,23 +282,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut scorer_ids = BTreeMap::new();
     let mut jobs = Vec::new();
     for (run, b) in config.benchmarks.iter().zip(&benchmarks) {
-        let scorers = pipeline::load_scorers(&runtime, &b.manifest, judge.clone(), &|_| {})
+        let scorers = pipeline::load_scorers(&runtime, &b.manifest, judge.clone(), limits, &|_| {})
             .map_err(|e| config.error(run.name.line, format!("{e:#}")))?;
-        if judge.is_none()
-            && let Some(s) = scorers.iter().find(|s| s.info().needs_judge)
-        {
-            let line = config.judge.as_ref().map_or(run.name.line, |j| j.line);
-            return Err(config
-                .error(
-                    line,
-                    format!(
-                        "benchmark `{}` is scored by `{}`, which asks a judge: set `judge = \"MODEL SPEC\"`",
-                        b.manifest.name,
-                        s.info().name
-                    ),
-                )
-                .into());
-        }
         scorer_ids.insert(
             b.manifest.name.clone(),
             scorers.iter().map(|s| s.identity()).collect::<Vec<_>>(),
@@ -454,6 +477,45 @@ fn print_plan(
         "judge: {}; output: {}",
         config.judge.as_ref().map_or("none", |j| j.value.as_str()),
         config.out.display()
+    );
+}
+
+/// Every plugin the run loads, with its digest: what `--dry-run` verified.
+fn print_plugins(
+    kernels: &[(String, Kernel)],
+    benchmarks: &[BenchmarkPlan],
+    prompts: &[(
+        lem_plugin_host::benchmark::Benchmark,
+        lem_plugin_host::benchmark::PromptConfig,
+    )],
+    scorers: &[Vec<lem_core::PluginIdentity>],
+) {
+    let mut rows = Vec::new();
+    for (name, kernel) in kernels {
+        rows.push(vec![
+            "kernel".into(),
+            name.clone(),
+            kernel.sha256().to_string(),
+        ]);
+    }
+    for ((b, (prompt, _)), scorers) in benchmarks.iter().zip(prompts).zip(scorers) {
+        rows.push(vec![
+            format!("prompt ({})", b.manifest.name),
+            prompt.info().name.clone(),
+            prompt.sha256().to_string(),
+        ]);
+        for s in scorers {
+            rows.push(vec![
+                format!("scorer ({})", b.manifest.name),
+                s.name.clone(),
+                s.sha256.clone(),
+            ]);
+        }
+    }
+    println!("plugins loaded and verified (pins checked):");
+    print!(
+        "{}",
+        crate::table::render(&["role", "plugin", "sha256"], &rows)
     );
 }
 

@@ -139,7 +139,8 @@ fn load_scorers(
     args: &Args,
     judge: Option<Arc<BackendJudge>>,
 ) -> Result<Vec<Scorer>> {
-    let scorers = pipeline::load_scorers(runtime, manifest, judge, &|policy| {
+    let limits = lem_core::Limits::default();
+    let scorers = pipeline::load_scorers(runtime, manifest, judge, &limits, &|policy| {
         if let Some(fuel) = args.fuel {
             policy.limits.fuel = Some(fuel);
         }
