@@ -15,6 +15,7 @@ pub mod chat_template;
 mod engine;
 mod error;
 pub mod generate;
+mod gguf_tokenizer;
 pub mod models;
 pub mod sampling;
 pub mod testing;

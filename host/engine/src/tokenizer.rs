@@ -1,8 +1,9 @@
 //! The tokenizer (`tokenizer.json`) with what `tokenizer_config.json` adds:
-//! the chat template, BOS/EOS and end-of-turn tokens.
+//! the chat template, BOS/EOS and end-of-turn tokens; or all of it from a
+//! GGUF's metadata ([`crate::gguf_tokenizer`]).
 
 use crate::EngineError;
-use crate::chat_template::{ChatTemplate, TokenizerConfig};
+use crate::chat_template::{ChatTemplate, SpecialTokens, TokenizerConfig};
 use lem_core::ChatMessage;
 use std::path::Path;
 
@@ -31,9 +32,9 @@ impl Tokenizer {
         if !json.is_file() {
             return Err(EngineError::BadFile {
                 path: json,
-                reason:
-                    "missing: a model needs its tokenizer.json beside it (or pass --tokenizer DIR)"
-                        .into(),
+                reason: "missing: a model needs its tokenizer.json beside it (or pass \
+                         --tokenizer DIR), unless it is a GGUF that carries its tokenizer"
+                    .into(),
             });
         }
         let inner = tokenizers::Tokenizer::from_file(&json).map_err(|e| EngineError::BadFile {
@@ -41,8 +42,66 @@ impl Tokenizer {
             reason: format!("not a valid tokenizer.json: {e}"),
         })?;
         let config = TokenizerConfig::load(&dir.join("tokenizer_config.json"))?;
-        let bos = config.token("bos_token");
-        let eos = config.token("eos_token");
+        let template = match chat_template {
+            Some(file) => Some(ChatTemplate::from_file(file, &config.special_tokens())?),
+            None => config.chat_template()?,
+        };
+        Ok(Self::assemble(
+            inner,
+            template,
+            config.token("bos_token"),
+            config.token("eos_token"),
+        ))
+    }
+
+    /// The tokenizer and chat template a GGUF carries in its metadata; a
+    /// `chat_template` file, when given, replaces the GGUF's template.
+    pub fn from_gguf(path: &Path, chat_template: Option<&Path>) -> Result<Self, EngineError> {
+        let bad = |reason: String| EngineError::BadFile {
+            path: path.to_owned(),
+            reason,
+        };
+        let mut file =
+            std::fs::File::open(path).map_err(|e| EngineError::Io(path.to_owned(), e))?;
+        let content = candle_core::quantized::gguf_file::Content::read(&mut file)
+            .map_err(|e| bad(format!("not a readable GGUF: {e}")))?;
+        let gguf = crate::gguf_tokenizer::read(&content.metadata).map_err(bad)?;
+        let inner = tokenizers::Tokenizer::from_bytes(
+            serde_json::to_vec(&gguf.json).map_err(|e| bad(e.to_string()))?,
+        )
+        .map_err(|e| {
+            bad(format!(
+                "its tokenizer metadata does not make a tokenizer: {e}"
+            ))
+        })?;
+        let special: SpecialTokens = gguf
+            .special
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        let template = match (chat_template, &gguf.chat_template) {
+            (Some(file), _) => Some(ChatTemplate::from_file(file, &special)?),
+            (None, Some(source)) => Some(ChatTemplate::new(
+                source,
+                &format!("{} (tokenizer.chat_template)", path.display()),
+                &special,
+            )?),
+            (None, None) => None,
+        };
+        let bos = gguf
+            .add_bos
+            .then(|| gguf.special.get("bos_token").cloned())
+            .flatten();
+        let eos = gguf.special.get("eos_token").cloned();
+        Ok(Self::assemble(inner, template, bos, eos))
+    }
+
+    fn assemble(
+        inner: tokenizers::Tokenizer,
+        template: Option<ChatTemplate>,
+        bos: Option<String>,
+        eos: Option<String>,
+    ) -> Self {
         let mut stop_ids = Vec::new();
         for text in [
             eos.as_deref(),
@@ -62,17 +121,13 @@ impl Tokenizer {
                 stop_ids.push(id);
             }
         }
-        let template = match chat_template {
-            Some(file) => Some(ChatTemplate::from_file(file, &config.special_tokens())?),
-            None => config.chat_template()?,
-        };
-        Ok(Tokenizer {
+        Tokenizer {
             inner,
             template,
             stop_ids,
             bos,
             eos,
-        })
+        }
     }
 
     /// Whether the model has a chat template (else it is treated as a base model).
