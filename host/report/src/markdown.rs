@@ -23,13 +23,16 @@ pub(crate) fn method(report: &Report) -> String {
          (TOST, α 0.05, not adjusted). Flips count items that moved by at least the \
          metric's flip threshold (any change of a 0/1 metric, 2 points of a 1–10 score). \
          \"Detectable\" is the smallest difference this many pairs would find with 80% \
-         power at α 0.05 (normal approximation from the paired SD). A percent change is \
-         shown only for metrics that cannot be negative, against a positive baseline.",
+         power at α 0.05 (normal approximation from the paired SD); \"—\" below {} pairs, \
+         where no exact paired test can reach p < 0.05, or when every difference is \
+         equal. A percent change is shown only for metrics that cannot be negative, \
+         against a positive baseline.",
         report.resamples(),
         report.seed(),
         crate::stats::EXACT_MAX,
         report.permutations(),
-        report.tests()
+        report.tests(),
+        crate::table::MIN_PAIRS
     )
 }
 
@@ -229,7 +232,7 @@ mod tests {
         // Paired: q2 went 0 → 1, nothing else changed: McNemar p = 1.
         assert!(
             md.contains(
-                "| lem | gsm8k/correct % | 4 | +25.0 pts [+0.0, +75.0] | 1.000 (mcnemar-exact) | 1.000 | no detectable difference | 1/0 | 70.0 pts |  |  |"
+                "| lem | gsm8k/correct % | 4 | +25.0 pts [+0.0, +75.0] | 1.000 (mcnemar-exact) | 1.000 | no detectable difference | 1/0 | — |  |  |"
             ),
             "{md}"
         );

@@ -309,7 +309,8 @@ pub struct Paired {
     /// Items that flipped.
     pub flips: Flips,
     /// The smallest difference this many items could have detected (80%
-    /// power, α 0.05, from the differences' SD; [`stats::minimum_detectable`]).
+    /// power, α 0.05, from the differences' SD; [`stats::minimum_detectable`]);
+    /// `None` below [`MIN_PAIRS`] pairs or when every difference is equal.
     pub mdd: Option<f64>,
     /// With failures on either side and a known range.
     pub bounds: Option<FailureBounds>,
@@ -789,6 +790,24 @@ fn p_value(d: &[f64], binary: bool, options: &ReportOptions) -> (Test, f64) {
     (test, t.p)
 }
 
+/// The fewest pairs with which a two-sided exact paired test (McNemar or
+/// sign-flip) can reach p < 0.05 at all: the smallest p of `n` pairs is
+/// `2 / 2^n`, 0.0625 for 5 and 0.031 for 6.
+pub const MIN_PAIRS: usize = 6;
+
+/// The smallest detectable difference of paired differences `d`
+/// ([`stats::minimum_detectable`]); `None` with fewer than [`MIN_PAIRS`]
+/// pairs (nothing is detectable) or no spread to estimate it from (every
+/// difference equal), where the formula would read as "any difference".
+fn detectable(d: &[f64]) -> Option<f64> {
+    if d.len() < MIN_PAIRS {
+        return None;
+    }
+    stats::sd(d)
+        .filter(|sd| *sd > 0.0)
+        .and_then(|sd| stats::minimum_detectable(sd, d.len()))
+}
+
 fn verdict(p_adjusted: f64, mean: f64, higher_is_better: bool) -> Verdict {
     if p_adjusted >= ALPHA || mean == 0.0 {
         return Verdict::NoDifference;
@@ -878,7 +897,7 @@ fn paired_table(
                     verdict: Verdict::NotCompared,
                     equivalence,
                     flips,
-                    mdd: stats::sd(&d).and_then(|sd| stats::minimum_detectable(sd, d.len())),
+                    mdd: detectable(&d),
                     bounds: None,
                 },
             );

@@ -120,11 +120,14 @@ pub fn build_with(
     Ok(Report::build(observations, &options)?)
 }
 
-/// The paper's column order and labels for the shipped benchmarks, and the
+/// The paper's column order and labels for the shipped benchmarks, the
 /// range of the rubric judges' scores (`Rubric::new` in the plugin SDK: whole
-/// numbers 1 to 10). A stopgap until metric descriptors come from the
-/// plugins or manifests: it lives here, not in `lem-report`, so the
-/// statistics stay free of benchmark names.
+/// numbers 1 to 10), and the LEK heuristic's dimensions (ranges and
+/// directions from `plugins/lek-heuristic/src/dimensions.rs`; `lek_score`
+/// spans −52 to 36.5, so it is signed and never shown as a percent). A
+/// stopgap until metric descriptors come from the plugins or manifests: it
+/// lives here, not in `lem-report`, so the statistics stay free of benchmark
+/// names.
 pub fn shipped_presentation() -> (Vec<String>, BTreeMap<String, MetricDescriptor>) {
     let fraction = |label: &str| MetricDescriptor {
         range: Some((0.0, 1.0)),
@@ -138,6 +141,13 @@ pub fn shipped_presentation() -> (Vec<String>, BTreeMap<String, MetricDescriptor
         higher_is_better: true,
         unit: Unit::Number,
         label: label.map(str::to_string),
+        declared: true,
+    };
+    let scale = |lo: f64, hi: f64, higher_is_better: bool, unit: Unit| MetricDescriptor {
+        range: Some((lo, hi)),
+        higher_is_better,
+        unit,
+        label: None,
         declared: true,
     };
     let table: Vec<(&str, MetricDescriptor)> = vec![
@@ -154,6 +164,29 @@ pub fn shipped_presentation() -> (Vec<String>, BTreeMap<String, MetricDescriptor
         ("seeds/creative_expression", rubric(None)),
         ("seeds/self_concept", rubric(None)),
         ("seeds/composite", rubric(None)),
+        // The LEK heuristic (`plugins/lek-heuristic`): each dimension's
+        // range, better in the direction of its weight in `lek_score`.
+        ("seeds/lek_score", scale(-52.0, 36.5, true, Unit::Number)),
+        (
+            "seeds/engagement_depth",
+            scale(0.0, 5.0, true, Unit::Number),
+        ),
+        ("seeds/creative_form", scale(0.0, 3.0, true, Unit::Number)),
+        (
+            "seeds/emotional_register",
+            scale(0.0, 5.0, true, Unit::Number),
+        ),
+        ("seeds/first_person", scale(0.0, 5.0, true, Unit::Number)),
+        (
+            "seeds/compliance_markers",
+            scale(0.0, 5.0, false, Unit::Number),
+        ),
+        (
+            "seeds/formulaic_preamble",
+            scale(0.0, 1.0, false, Unit::Percent),
+        ),
+        ("seeds/degeneration", scale(0.0, 1.0, false, Unit::Percent)),
+        ("seeds/empty_broken", scale(0.0, 1.0, false, Unit::Percent)),
         // `accuracy` is the paper's rule; the plugin's looser and stricter
         // matches come after the paper's columns.
         ("gsm8k/flexible", fraction("GSM8K % (flexible)")),

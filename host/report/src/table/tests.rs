@@ -559,3 +559,23 @@ fn failure_bounds_say_when_the_verdict_could_change() {
     let c = r.cell("lem", &k).unwrap();
     assert_eq!(c.bounds, Some((8.0 / 14.0, 1.0)));
 }
+
+#[test]
+fn nothing_is_detectable_below_six_pairs_or_without_spread() {
+    let mdd = |base: &[f64], lem: &[f64]| {
+        let r = Report::build(&paired_input(base, lem), &ReportOptions::default()).unwrap();
+        r.paired("lem", &key("b", "v")).unwrap().mdd
+    };
+    // Five pairs: the smallest exact p is 2/32 > 0.05.
+    assert_eq!(
+        mdd(&[1.0, 2.0, 3.0, 4.0, 5.0], &[2.0, 2.0, 5.0, 4.0, 9.0]),
+        None
+    );
+    // Six equal differences: no spread to estimate from.
+    assert_eq!(mdd(&[1.0; 6], &[2.0; 6]), None);
+    // Six with spread: (z.975 + z.8) · sd / √6; d = [1, 0, 2, 0, 4, 5].
+    let d = [1.0, 0.0, 2.0, 0.0, 4.0, 5.0];
+    let got = mdd(&[1.0; 6], &d.map(|x| x + 1.0)).unwrap();
+    let sd = stats::sd(&d).unwrap();
+    assert!(close(got, (stats::Z_975 + stats::Z_80) * sd / 6f64.sqrt()));
+}
