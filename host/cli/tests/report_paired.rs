@@ -328,7 +328,7 @@ fn the_html_report_renders_summary_forest_plot_and_filtered_items_in_chromium() 
             .all(|t| t.contains("data-flips=\"gsm8k/correct\""))
     );
     assert!(d.contains(">13 shown<"), "the count follows the filter");
-    assert!(d.contains("<span class=\"badge up\">lek up: gsm8k/correct</span>"));
+    assert!(d.contains("<span class=\"badge better\">lek up: gsm8k/correct</span>"));
     screenshot(
         &chromium,
         &dir.path().join("p6"),

@@ -50,7 +50,7 @@ svg.chart { max-width: 100%; height: auto; }
 details.item { border: 1px solid #ccc; border-radius: 4px; margin: 0.4rem 0; padding: 0.3rem 0.6rem; }
 details.item > summary { cursor: pointer; }
 .badge { display: inline-block; font-size: 0.75rem; padding: 0 0.4rem; border-radius: 3px; margin-left: 0.3rem; }
-.badge.up { background: #dff0df; color: #1e6b34; } .badge.down { background: #f8dcdc; color: #a02020; }
+.badge.better { background: #dff0df; color: #1e6b34; } .badge.worse { background: #f8dcdc; color: #a02020; }
 .badge.failed { background: #fde9c8; color: #7a4b00; }
 .rows { display: grid; grid-template-columns: repeat(auto-fit, minmax(22rem, 1fr)); gap: 0.8rem; margin-top: 0.5rem; }
 .row { border-top: 3px solid #ddd; padding-top: 0.3rem; }
@@ -318,23 +318,31 @@ fn unscored(out: &mut String, report: &Report) {
     let _ = writeln!(out, "</ul>\n</section>");
 }
 
-/// A flip of one item: (metric id, model, `up` or `down`).
-type ItemFlip<'a> = (String, &'a str, &'static str);
+/// A flip of one item: (metric id, model, `up` or `down`, `better` or
+/// `worse`: the badge's colour follows the metric's direction, so a drop in
+/// a lower-is-better metric is green).
+type ItemFlip<'a> = (String, &'a str, &'static str, &'static str);
 
 fn item_browser(out: &mut String, report: &Report, anchors: &HashMap<(String, String), String>) {
-    // (benchmark, item) → flips: (metric id, model, "up"|"down").
+    // (benchmark, item) → its flips.
     let mut flips: HashMap<(&str, &str), Vec<ItemFlip>> = HashMap::new();
     for model in report.compared() {
         for key in report.metrics() {
             let Some(p) = report.paired(model, key) else {
                 continue;
             };
+            let higher = report.descriptor(key).higher_is_better;
             for (ids, dir) in [(&p.flips.up, "up"), (&p.flips.down, "down")] {
+                let good = if (dir == "up") == higher {
+                    "better"
+                } else {
+                    "worse"
+                };
                 for id in ids {
                     flips
                         .entry((key.benchmark.as_str(), id.as_str()))
                         .or_default()
-                        .push((key.id(), model, dir));
+                        .push((key.id(), model, dir, good));
                 }
             }
         }
@@ -376,7 +384,7 @@ fn item_browser(out: &mut String, report: &Report, anchors: &HashMap<(String, St
             .get(&(item.benchmark.as_str(), item.id.as_str()))
             .cloned()
             .unwrap_or_default();
-        let flip_ids: BTreeSet<&str> = item_flips.iter().map(|(k, _, _)| k.as_str()).collect();
+        let flip_ids: BTreeSet<&str> = item_flips.iter().map(|(k, ..)| k.as_str()).collect();
         let metric_ids: BTreeSet<String> = item
             .rows
             .iter()
@@ -404,10 +412,10 @@ fn item_browser(out: &mut String, report: &Report, anchors: &HashMap<(String, St
                 .map(|d| format!(" <span class=\"n\">({})</span>", escape(d)))
                 .unwrap_or_default()
         );
-        for (metric, model, dir) in &item_flips {
+        for (metric, model, dir, good) in &item_flips {
             let _ = write!(
                 out,
-                "<span class=\"badge {dir}\">{} {dir}: {}</span>",
+                "<span class=\"badge {good}\">{} {dir}: {}</span>",
                 escape(model),
                 escape(metric)
             );
@@ -673,10 +681,36 @@ mod tests {
             html.contains("data-flips=\"b/v\" data-failed=\"0\""),
             "{html}"
         );
-        assert!(html.contains("<span class=\"badge down\">lem down: b/v</span>"));
+        assert!(html.contains("<span class=\"badge worse\">lem down: b/v</span>"));
         for control in ["f-benchmark", "f-metric", "f-flips", "f-failures"] {
             assert!(html.contains(&format!("id=\"{control}\"")), "{control}");
         }
+    }
+
+    #[test]
+    fn a_drop_in_a_lower_is_better_metric_is_badged_better() {
+        let input = vec![
+            ob("base", "1", &[("v", 1.0)]),
+            ob("lem", "1", &[("v", 0.0)]),
+        ];
+        let options = ReportOptions {
+            descriptors: BTreeMap::from([(
+                "b/v".to_string(),
+                crate::MetricDescriptor {
+                    range: Some((0.0, 1.0)),
+                    higher_is_better: false,
+                    unit: Unit::Percent,
+                    label: None,
+                    declared: true,
+                },
+            )]),
+            ..ReportOptions::default()
+        };
+        let html = to_html(&Report::build(&input, &options).unwrap());
+        assert!(
+            html.contains("<span class=\"badge better\">lem down: b/v</span>"),
+            "{html}"
+        );
     }
 
     #[test]
