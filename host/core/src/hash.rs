@@ -23,6 +23,18 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     }
 }
 
+/// The SHA-256 of a sequence of byte strings, each framed by its length
+/// (8 bytes, little-endian) so that no two sequences hash alike. Hashed in
+/// place: a large value is never serialized into a copy first.
+pub fn sha256_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    hex::encode(hasher.finalize())
+}
+
 /// Whether `text` looks like a SHA-256 hex digest.
 pub fn is_sha256_hex(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
@@ -40,5 +52,11 @@ mod tests {
         );
         assert!(is_sha256_hex(&sha256_hex(b"")));
         assert!(!is_sha256_hex("abc"));
+        // Framing: moving a byte between parts changes the digest.
+        assert_ne!(
+            sha256_parts([&b"ab"[..], b"c"]),
+            sha256_parts([&b"a"[..], b"bc"])
+        );
+        assert_eq!(sha256_parts([&b"ab"[..]]), sha256_parts([&b"ab"[..]]));
     }
 }

@@ -59,10 +59,26 @@ impl Judge for NoJudge {
 }
 
 impl JudgeRequest {
-    /// SHA-256 of the request's JSON: names a request without keeping it.
+    /// SHA-256 naming the request without keeping it: every field, each
+    /// framed by its length (see [`lem_core::hash::sha256_parts`]), hashed
+    /// in place, so a refused multi-megabyte request costs one pass of the
+    /// hash and no copy.
     pub fn sha256(&self) -> String {
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        lem_core::hash::sha256_hex(&json)
+        let max_tokens = self.max_tokens.to_le_bytes();
+        let temperature = self.temperature.to_le_bytes();
+        let seed = self.seed.map(u64::to_le_bytes);
+        let fields: [&[u8]; 3] = [
+            &max_tokens,
+            &temperature,
+            seed.as_ref().map_or(&[][..], |s| &s[..]),
+        ];
+        lem_core::hash::sha256_parts(
+            fields.into_iter().chain(
+                self.messages
+                    .iter()
+                    .flat_map(|m| [m.role.as_bytes(), m.content.as_bytes()]),
+            ),
+        )
     }
 }
 

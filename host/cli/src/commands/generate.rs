@@ -84,8 +84,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     );
     if done.failed > 0 {
         bail!(
-            "{} items could not be generated (see above); run again to fill them in",
-            done.failed
+            "{} items could not be generated (see above, and {}); run again to fill them in",
+            done.failed,
+            pipeline::failures_path(&args.out).display()
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -370,7 +370,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     print!("{}", report::render(&report, Format::Md)?);
     eprintln!("{}: report.md, report.html, report.json", out.display());
     if failed > 0 {
-        eprintln!("{failed} items could not be generated (see above); run again to fill them in");
+        eprintln!(
+            "{failed} items could not be generated (see above, and responses/RUN/BENCHMARK.failures.jsonl); run again to fill them in"
+        );
         return Ok(ExitCode::from(3));
     }
     Ok(ExitCode::SUCCESS)

@@ -1,5 +1,6 @@
-//! A judged scorer that abuses the judge. The item id picks the attack; any
-//! other id asks one small question and scores `ok` = 1 if answered.
+//! A judged scorer that abuses the judge. The item id (up to a `#`) picks
+//! the attack; any other id asks one small question and scores `ok` = 1 if
+//! answered.
 //! describe() calls the judge too: if that call is answered, the plugin
 //! names itself `judge-reached-from-describe` so a test can see it.
 
@@ -29,7 +30,7 @@ impl Scorer for HostileJudge {
     }
 
     fn score(item: Item, _response: String) -> Result<ScoreCard, PluginError> {
-        match item.id.as_str() {
+        match item.id.split('#').next().unwrap_or_default() {
             "huge-request" => {
                 // Eight requests of 4 MB each: all refused, none forwarded.
                 let big = "b".repeat(4 << 20);
