@@ -266,7 +266,12 @@ fn wasi_ctx(grants: &Grants, stderr: MemoryOutputPipe) -> std::io::Result<WasiCt
         b.insecure_random_seed(0);
     }
     if grants.network {
-        b.inherit_network().allow_ip_name_lookup(true);
+        // wasmtime-wasi allows no TCP or UDP until told to: a grant of the
+        // network must say so, or it grants nothing.
+        b.inherit_network()
+            .allow_tcp(true)
+            .allow_udp(true)
+            .allow_ip_name_lookup(true);
     } else {
         b.allow_tcp(false)
             .allow_udp(false)

@@ -423,3 +423,42 @@ fn a_wasm_file_is_checked_and_capped_before_it_is_read() {
     let e = PluginSource::from_file(&elf).err().unwrap();
     assert!(matches!(e, LoadError::Precompiled { .. }), "{e}");
 }
+
+#[test]
+fn a_read_from_a_granted_socket_that_never_answers_ends_at_the_time_limit() {
+    // A server that accepts and then says nothing, for as long as the test.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || listener.accept().map(|(stream, _)| stream));
+    let rt = runtime();
+    let policy = Policy {
+        limits: Limits {
+            timeout_ms: 300,
+            ..Limits::default()
+        },
+        // Rust's socket code imports clocks (for socket timeouts) too.
+        grants: Grants {
+            network: true,
+            clocks: true,
+            ..Grants::default()
+        },
+        sha256: None,
+    };
+    let s = scorer(&rt, "waits-on-socket", policy);
+    let wait = PluginItem {
+        id: "wait".into(),
+        benchmark: "test".into(),
+        record: format!(r#"{{"port":"{port}"}}"#),
+    };
+    let started = Instant::now();
+    let e = s.score(&wait, "r").result.unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(e.kind, CallErrorKind::Timeout, "{e}");
+    assert!(e.message.contains("host call"), "{e}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(
+        s.score(&item("fine"), "r").result.unwrap().metrics["ok"],
+        1.0
+    );
+    drop(held.join());
+}
