@@ -81,7 +81,7 @@ pub struct Engine {
     tokenizer: Tokenizer,
     device: Device,
     context: usize,
-    vocab: Option<usize>,
+    vocab: usize,
 }
 
 impl Engine {
@@ -112,26 +112,21 @@ impl Engine {
                 }
             }
         }
-        let (context, vocab) = match &model {
-            Model::Gemma3(m) => (m.context(), Some(m.config().vocab_size)),
-            _ => (options.context, None),
-        };
-        if let Some(vocab) = vocab {
-            // Tokenizers may carry a few ids the model has no row for (Gemma's
-            // `<image_soft_token>`); one of another size belongs to another model.
-            let size = tokenizer.vocab_size();
-            if size.abs_diff(vocab) > 1024 {
-                return Err(EngineError::BadFile {
-                    path: options
-                        .tokenizer_dir
-                        .clone()
-                        .unwrap_or(files.dir().to_owned())
-                        .join("tokenizer.json"),
-                    reason: format!(
-                        "this tokenizer has {size} tokens but the model has {vocab}: it belongs to another model"
-                    ),
-                });
-            }
+        let (context, vocab) = model.context_and_vocab();
+        // Tokenizers may carry a few ids the model has no row for (Gemma's
+        // `<image_soft_token>`); one of another size belongs to another model.
+        let size = tokenizer.vocab_size();
+        if size.abs_diff(vocab) > 1024 {
+            return Err(EngineError::BadFile {
+                path: options
+                    .tokenizer_dir
+                    .clone()
+                    .unwrap_or(files.dir().to_owned())
+                    .join("tokenizer.json"),
+                reason: format!(
+                    "this tokenizer has {size} tokens but the model has {vocab}: it belongs to another model"
+                ),
+            });
         }
         Ok(Engine {
             model,
@@ -140,6 +135,11 @@ impl Engine {
             context,
             vocab,
         })
+    }
+
+    /// The device the model runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
     }
 
     /// The tokenizer.
@@ -167,9 +167,8 @@ impl Engine {
     /// Refuses token ids outside the model's vocabulary (such as Gemma's
     /// `<image_soft_token>`, which the tokenizer has and the model does not).
     pub fn check_ids(&self, ids: &[u32]) -> Result<(), EngineError> {
-        if let Some(vocab) = self.vocab
-            && let Some(&bad) = ids.iter().find(|&&id| id as usize >= vocab)
-        {
+        let vocab = self.vocab;
+        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= vocab) {
             let text = self.tokenizer.id_to_token(bad).unwrap_or_default();
             return Err(EngineError::BadInput(format!(
                 "the prompt contains token {bad} (`{text}`), which is outside the model's vocabulary of {vocab}"
@@ -201,7 +200,6 @@ impl Engine {
         generate::generate(
             &self.model,
             &self.tokenizer,
-            &self.device,
             self.context,
             source,
             batch_size,

@@ -6,10 +6,10 @@
 
 use crate::EngineError;
 use crate::models::Model;
-use crate::models::gemma3::KvCache;
+use crate::models::layers::KvCache;
 use crate::sampling::{Sampler, SamplingParams};
 use crate::tokenizer::Tokenizer;
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -86,7 +86,7 @@ pub enum Event {
 
 struct Sequence {
     request: Request,
-    cache: Option<KvCache>,
+    cache: KvCache,
     position: usize,
     sampler: Sampler,
     generated: Vec<u32>,
@@ -123,17 +123,13 @@ impl RequestSource for VecDeque<Request> {
 pub fn generate(
     model: &Model,
     tokenizer: &Tokenizer,
-    device: &Device,
     context: usize,
     source: &mut dyn RequestSource,
     batch_size: usize,
     stream: bool,
     sink: &mut dyn FnMut(Event),
 ) -> Result<(), EngineError> {
-    let batch_size = match model {
-        Model::Gemma3(_) => batch_size.max(1),
-        _ => 1,
-    };
+    let batch_size = batch_size.max(1);
     let mut active: Vec<Sequence> = Vec::new();
     loop {
         while active.len() < batch_size {
@@ -145,7 +141,7 @@ pub fn generate(
                 }
                 break;
             };
-            match admit(model, device, context, request) {
+            match admit(model, context, request) {
                 Ok((mut seq, logits)) => {
                     let mut logits = logits;
                     let token = seq.sampler.sample(&mut logits, &seq.seen);
@@ -162,7 +158,7 @@ pub fn generate(
         if active.is_empty() {
             continue;
         }
-        let logits = step(model, device, &mut active)?;
+        let logits = step(model, &mut active)?;
         let mut finished = Vec::new();
         for (i, seq) in active.iter_mut().enumerate() {
             let mut row = logits[i].clone();
@@ -181,7 +177,6 @@ pub fn generate(
 /// Prefills a request; returns the sequence and its first logits.
 fn admit(
     model: &Model,
-    device: &Device,
     context: usize,
     request: Request,
 ) -> Result<(Sequence, Vec<f32>), (String, EngineError)> {
@@ -198,19 +193,8 @@ fn admit(
         }));
     }
     let capacity = (n + request.params.max_tokens).min(context);
-    let (cache, logits) = match model {
-        Model::Gemma3(m) => {
-            let mut cache = m.new_cache(capacity).map_err(fail)?;
-            let logits = m.prefill(&request.prompt, &mut cache).map_err(fail)?;
-            (Some(cache), logits)
-        }
-        _ => (
-            None,
-            model
-                .forward_one(&request.prompt, 0, device)
-                .map_err(fail)?,
-        ),
-    };
+    let mut cache = model.new_cache(capacity).map_err(fail)?;
+    let logits = model.prefill(&request.prompt, &mut cache).map_err(fail)?;
     let logits = to_vec(&logits).map_err(fail)?;
     let seq = Sequence {
         sampler: Sampler::new(request.params.clone(), &request.key),
@@ -227,29 +211,13 @@ fn admit(
 }
 
 /// One decode step for every active sequence; logits per sequence.
-fn step(
-    model: &Model,
-    device: &Device,
-    active: &mut [Sequence],
-) -> Result<Vec<Vec<f32>>, EngineError> {
-    match model {
-        Model::Gemma3(m) => {
-            let tokens: Vec<u32> = active.iter().map(|s| s.next).collect();
-            let mut caches: Vec<&mut KvCache> = active
-                .iter_mut()
-                .map(|s| s.cache.as_mut().expect("gemma3 cache"))
-                .collect();
-            let logits = m.decode(&tokens, &mut caches)?;
-            logits.to_vec2::<f32>().map_err(EngineError::candle)
-        }
-        _ => active
-            .iter_mut()
-            .map(|s| {
-                let logits = model.forward_one(&[s.next], s.position, device)?;
-                to_vec(&logits)
-            })
-            .collect(),
-    }
+fn step(model: &Model, active: &mut [Sequence]) -> Result<Vec<Vec<f32>>, EngineError> {
+    let tokens: Vec<u32> = active.iter().map(|s| s.next).collect();
+    let mut caches: Vec<&mut KvCache> = active.iter_mut().map(|s| &mut s.cache).collect();
+    model
+        .decode(&tokens, &mut caches)?
+        .to_vec2::<f32>()
+        .map_err(EngineError::candle)
 }
 
 /// Takes a sampled token; returns the completion when the sequence is done.
@@ -277,7 +245,7 @@ fn advance(
                 seq.text_len = text.len();
             }
         }
-        let room = seq.cache.as_ref().map_or(usize::MAX, KvCache::remaining);
+        let room = seq.cache.remaining();
         if seq.generated.len() >= seq.request.params.max_tokens {
             Some(FinishReason::Length)
         } else if room == 0 {

@@ -13,6 +13,7 @@
 //! name map in [`super::weights`].
 
 use super::decode_attention;
+use super::layers::{self, KvCache, RmsNorm, Rope, mask, round_f16};
 use super::linear::Linear;
 use super::weights::Weights;
 use crate::EngineError;
@@ -147,80 +148,6 @@ impl Config {
     }
 }
 
-/// RMSNorm with the Gemma weight already offset (`1 + w`).
-#[derive(Debug, Clone)]
-pub(crate) struct RmsNorm {
-    weight: Tensor,
-    eps: f32,
-}
-
-impl RmsNorm {
-    pub(crate) fn new(weight: Tensor, eps: f64) -> Self {
-        RmsNorm {
-            weight,
-            eps: eps as f32,
-        }
-    }
-
-    pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps)
-    }
-
-    /// The same, differentiable (candle's fused one has no backward).
-    pub(crate) fn forward_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        super::train_ops::rms_norm(x, &self.weight, self.eps)
-    }
-}
-
-/// Cosine and sine tables for positions `0..len`.
-#[derive(Debug, Clone)]
-struct Rope {
-    cos: Tensor,
-    sin: Tensor,
-}
-
-impl Rope {
-    fn new(head_dim: usize, base: f64, len: usize, device: &Device) -> candle_core::Result<Self> {
-        let inv: Vec<f32> = (0..head_dim)
-            .step_by(2)
-            .map(|i| 1.0 / base.powf(i as f64 / head_dim as f64) as f32)
-            .collect();
-        let inv = Tensor::from_vec(inv, (1, head_dim / 2), device)?;
-        let pos = Tensor::arange(0u32, len as u32, device)?
-            .to_dtype(DType::F32)?
-            .reshape((len, 1))?;
-        let freqs = pos.matmul(&inv)?;
-        Ok(Rope {
-            cos: freqs.cos()?,
-            sin: freqs.sin()?,
-        })
-    }
-
-    /// Rotates `x` [b, heads, t, d] for positions `start..start+t` (one start for all rows).
-    fn apply(&self, x: &Tensor, start: usize) -> candle_core::Result<Tensor> {
-        let t = x.dim(2)?;
-        let cos = self.cos.narrow(0, start, t)?;
-        let sin = self.sin.narrow(0, start, t)?;
-        candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)
-    }
-
-    /// [`Rope::apply`], differentiable, positions `0..t`.
-    fn apply_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let t = x.dim(2)?;
-        let cos = self.cos.narrow(0, 0, t)?;
-        let sin = self.sin.narrow(0, 0, t)?;
-        super::train_ops::rope(x, &cos, &sin)
-    }
-
-    /// Rotates `x` [b, heads, 1, d], row `i` at `positions[i]`.
-    fn apply_each(&self, x: &Tensor, positions: &Tensor) -> candle_core::Result<Tensor> {
-        let b = x.dim(0)?;
-        let cos = self.cos.index_select(positions, 0)?.reshape((b, 1, ()))?;
-        let sin = self.sin.index_select(positions, 0)?.reshape((b, 1, ()))?;
-        candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)
-    }
-}
-
 #[derive(Debug, Clone)]
 struct Attention {
     q_proj: Linear,
@@ -348,31 +275,6 @@ impl Layer {
 pub struct TrainMasks {
     causal: Tensor,
     windowed: Tensor,
-}
-
-/// One sequence's key/value cache: per layer, preallocated `[1, kv, cap, d]`.
-#[derive(Debug)]
-pub struct KvCache {
-    layers: Vec<(Tensor, Tensor)>,
-    len: usize,
-    capacity: usize,
-}
-
-impl KvCache {
-    /// Tokens cached so far (the next token's position).
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether nothing is cached.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Room left.
-    pub fn remaining(&self) -> usize {
-        self.capacity - self.len
-    }
 }
 
 /// The Gemma 3 text model.
@@ -620,24 +522,15 @@ impl Gemma3 {
 
     /// An empty cache for one sequence of up to `capacity` tokens.
     pub fn new_cache(&self, capacity: usize) -> Result<KvCache, EngineError> {
-        let capacity = capacity.min(self.context);
         let c = &self.config;
-        let zeros = || {
-            Tensor::zeros(
-                (1, c.num_key_value_heads, capacity, c.head_dim),
-                DType::F32,
-                &self.device,
-            )
-        };
-        let layers = (0..c.num_hidden_layers)
-            .map(|_| Ok((zeros()?, zeros()?)))
-            .collect::<candle_core::Result<Vec<_>>>()
-            .map_err(EngineError::candle)?;
-        Ok(KvCache {
-            layers,
-            len: 0,
-            capacity,
-        })
+        KvCache::new(
+            c.num_hidden_layers,
+            c.num_key_value_heads,
+            c.head_dim,
+            capacity.min(self.context),
+            &self.device,
+        )
+        .map_err(EngineError::candle)
     }
 
     fn embed(&self, tokens: &Tensor) -> candle_core::Result<Tensor> {
@@ -831,9 +724,7 @@ impl Attention {
         Ok((self.q_norm.forward(&q)?, self.k_norm.forward(&k)?, v))
     }
 
-    /// Attention of one sequence: q [1, heads, t, d] against keys/values
-    /// [1, kv, l, d]; `mask` [t, l] is 0 where allowed and -inf elsewhere.
-    /// Query heads share their key/value head by reshaping, not copying.
+    /// Attention of one sequence with a mask; see [`layers::attend`].
     fn attend(
         &self,
         q: &Tensor,
@@ -841,76 +732,13 @@ impl Attention {
         values: &Tensor,
         mask: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
-        let t = q.dim(2)?;
-        let group = self.n_head / self.n_kv;
-        let q = q
-            .contiguous()?
-            .reshape((1, self.n_kv, group * t, self.head_dim))?;
-        let mut scores = (q.matmul(&keys.contiguous()?.t()?)? * self.scale)?;
-        if let Some(cap) = self.softcap {
-            scores = ((scores / cap)?.tanh()? * cap)?;
-        }
-        if let Some(mask) = mask {
-            let l = mask.dim(1)?;
-            let mask = mask
-                .unsqueeze(0)?
-                .broadcast_as((group, t, l))?
-                .reshape((group * t, l))?;
-            scores = scores.broadcast_add(&mask)?;
-        }
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        probs
-            .matmul(&values.contiguous()?)?
-            .reshape((1, self.n_head, t, self.head_dim))
+        layers::attend(q, keys, values, mask, self.n_kv, self.scale, self.softcap)
     }
-}
-
-/// Keys and values enter the cache rounded to f16, as in llama.cpp's default
-/// f16 cache: with it, greedy decoding of the reference GGUF agrees with
-/// llama.cpp token for token (without it, from the 19th token on).
-fn round_f16(x: &Tensor) -> candle_core::Result<Tensor> {
-    x.to_dtype(DType::F16)?.to_dtype(DType::F32)
-}
-
-/// Additive mask [t, start + t] for queries at `start..start+t`: causal, and
-/// within `window` tokens (the query itself included) when given.
-fn mask(
-    t: usize,
-    start: usize,
-    window: Option<usize>,
-    device: &Device,
-) -> candle_core::Result<Tensor> {
-    let l = start + t;
-    let data: Vec<f32> = (0..t)
-        .flat_map(|i| {
-            let qpos = start + i;
-            (0..l).map(move |j| {
-                let visible = j <= qpos && window.is_none_or(|w| qpos - j < w);
-                if visible { 0.0 } else { f32::NEG_INFINITY }
-            })
-        })
-        .collect();
-    Tensor::from_vec(data, (t, l), device)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn masks_are_causal_and_windowed() {
-        let m = mask(3, 2, Some(3), &Device::Cpu)
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
-        let allowed: Vec<Vec<bool>> = m
-            .iter()
-            .map(|r| r.iter().map(|v| *v == 0.0).collect())
-            .collect();
-        assert_eq!(allowed[0], [true, true, true, false, false]);
-        assert_eq!(allowed[1], [false, true, true, true, false]);
-        assert_eq!(allowed[2], [false, false, true, true, true]);
-    }
 
     #[test]
     fn layer_pattern_follows_the_config() {

@@ -1,12 +1,15 @@
 //! Model families, one file each, behind one [`Model`] enum.
 //!
-//! Gemma 3 is lem's own ([`gemma3`]): batched decode with per-sequence caches.
-//! Llama (also Llama 3.x and Mistral GGUFs) and Qwen 2 come from
-//! candle-transformers' quantized models and decode one sequence at a time.
+//! Every family is lem's own, with batched decode over per-sequence caches:
+//! Gemma 3 ([`gemma3`]) and the Llama architecture ([`llama`]: Llama 2/3.x,
+//! Mistral, SmolLM2, Qwen 2/2.5). What the families share (norms, rope,
+//! caches, masks) is in [`layers`].
 
 pub mod decode_attention;
 pub mod gemma3;
+pub mod layers;
 pub mod linear;
+pub mod llama;
 pub mod matmul;
 pub mod q8_0;
 pub mod repack;
@@ -16,9 +19,8 @@ pub mod weights;
 use crate::EngineError;
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
-use candle_transformers::models::{quantized_llama, quantized_qwen2};
+use layers::KvCache;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use weights::Weights;
 
 /// Gemma 3 projections get contiguous f32 copies of `Wᵀ` for prompts and
@@ -27,16 +29,15 @@ use weights::Weights;
 pub const TRANSPOSED_COPY_LIMIT: usize = 1 << 30;
 
 /// The families lem can load, for error messages.
-pub const SUPPORTED: &str = "gemma3 (GGUF or safetensors), llama / mistral (GGUF), qwen2 (GGUF)";
+pub const SUPPORTED: &str =
+    "gemma3 (GGUF or safetensors), llama / mistral / smollm2 (GGUF), qwen2 / qwen2.5 (GGUF)";
 
 /// A loaded model.
 pub enum Model {
     /// Gemma 3, lem's own implementation.
     Gemma3(gemma3::Gemma3),
-    /// Llama-architecture GGUF (Llama 2/3.x, Mistral) via candle-transformers.
-    Llama(Mutex<quantized_llama::ModelWeights>),
-    /// Qwen 2 / 2.5 GGUF via candle-transformers.
-    Qwen2(Mutex<quantized_qwen2::ModelWeights>),
+    /// The Llama architecture (Llama, Mistral, SmolLM2, Qwen 2/2.5).
+    Llama(llama::Llama),
 }
 
 /// Where a model's files are.
@@ -168,10 +169,6 @@ impl Model {
             .and_then(|v| v.to_string().ok())
             .cloned()
             .unwrap_or_default();
-        let bad = |e: candle_core::Error| EngineError::BadFile {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        };
         match arch.as_str() {
             "gemma3" => {
                 let config =
@@ -190,20 +187,12 @@ impl Model {
                 path.display()
             ))),
             "llama" | "qwen2" => {
-                let mut file =
-                    std::fs::File::open(path).map_err(|e| EngineError::Io(path.to_owned(), e))?;
-                let content = gguf_file::Content::read(&mut file).map_err(bad)?;
-                if arch == "llama" {
-                    Ok(Model::Llama(Mutex::new(
-                        quantized_llama::ModelWeights::from_gguf(content, &mut file, device)
-                            .map_err(bad)?,
-                    )))
-                } else {
-                    Ok(Model::Qwen2(Mutex::new(
-                        quantized_qwen2::ModelWeights::from_gguf(content, &mut file, device)
-                            .map_err(bad)?,
-                    )))
-                }
+                let config =
+                    llama::Config::from_gguf(&arch, md).map_err(|reason| EngineError::BadFile {
+                        path: path.to_owned(),
+                        reason,
+                    })?;
+                Ok(Model::Llama(llama::Llama::load(config, &weights, context)?))
             }
             "" => Err(EngineError::BadFile {
                 path: path.to_owned(),
@@ -217,33 +206,48 @@ impl Model {
     }
 
     /// The family's name.
-    pub fn family(&self) -> &'static str {
+    pub fn family(&self) -> &str {
         match self {
             Model::Gemma3(_) => "gemma3",
-            Model::Llama(_) => "llama",
-            Model::Qwen2(_) => "qwen2",
+            Model::Llama(m) => &m.config().model_type,
         }
     }
 
-    /// Logits of the last token of a whole sequence (one sequence, from
-    /// position 0), for families without external caches.
-    pub(crate) fn forward_one(
+    /// Positions the model's rope tables cover, and its vocabulary size.
+    pub fn context_and_vocab(&self) -> (usize, usize) {
+        match self {
+            Model::Gemma3(m) => (m.context(), m.config().vocab_size),
+            Model::Llama(m) => (m.context(), m.config().vocab_size),
+        }
+    }
+
+    /// An empty cache for one sequence of up to `capacity` tokens.
+    pub fn new_cache(&self, capacity: usize) -> Result<KvCache, EngineError> {
+        match self {
+            Model::Gemma3(m) => m.new_cache(capacity),
+            Model::Llama(m) => m.new_cache(capacity),
+        }
+    }
+
+    /// Runs one sequence's `tokens` through the model, appending them to its
+    /// cache; the logits `[vocab]` of the last one.
+    pub fn prefill(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor, EngineError> {
+        match self {
+            Model::Gemma3(m) => m.prefill(tokens, cache),
+            Model::Llama(m) => m.prefill(tokens, cache),
+        }
+    }
+
+    /// One token for each sequence, in one batch; logits `[batch, vocab]`.
+    pub fn decode(
         &self,
         tokens: &[u32],
-        index_pos: usize,
-        device: &Device,
+        caches: &mut [&mut KvCache],
     ) -> Result<Tensor, EngineError> {
-        let input = Tensor::new(tokens, device)
-            .and_then(|t| t.unsqueeze(0))
-            .map_err(EngineError::candle)?;
-        let logits = match self {
-            Model::Llama(m) => m.lock().expect("model lock").forward(&input, index_pos),
-            Model::Qwen2(m) => m.lock().expect("model lock").forward(&input, index_pos),
-            Model::Gemma3(_) => unreachable!("gemma3 uses its own caches"),
-        };
-        logits
-            .and_then(|l| l.squeeze(0))
-            .map_err(EngineError::candle)
+        match self {
+            Model::Gemma3(m) => m.decode(tokens, caches),
+            Model::Llama(m) => m.decode(tokens, caches),
+        }
     }
 }
 

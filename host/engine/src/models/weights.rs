@@ -25,6 +25,8 @@ pub struct Weights {
     origin: PathBuf,
     device: Device,
     dense: bool,
+    /// `general.architecture` of a GGUF: its tensor names differ by family.
+    arch: String,
 }
 
 impl Weights {
@@ -36,6 +38,12 @@ impl Weights {
             path: path.to_owned(),
             reason: format!("not a readable GGUF file: {e}"),
         })?;
+        let arch = content
+            .metadata
+            .get("general.architecture")
+            .and_then(|v| v.to_string().ok())
+            .cloned()
+            .unwrap_or_default();
         Ok(Weights {
             source: Source::Gguf {
                 content,
@@ -44,6 +52,7 @@ impl Weights {
             origin: path.to_owned(),
             device: device.clone(),
             dense: false,
+            arch,
         })
     }
 
@@ -64,6 +73,7 @@ impl Weights {
             origin: files.first().cloned().unwrap_or_default(),
             device: device.clone(),
             dense: true,
+            arch: String::new(),
         })
     }
 
@@ -94,14 +104,27 @@ impl Weights {
         }
     }
 
+    /// The GGUF name of a Hugging Face tensor name, with its suffix.
+    fn gguf_tensor(&self, hf_name: &str, suffix: &str) -> String {
+        format!("{}.{suffix}", gguf_name_for(&self.arch, hf_name))
+    }
+
     fn qtensor(
         &self,
         hf_name: &str,
     ) -> Result<Option<candle_core::quantized::QTensor>, EngineError> {
+        self.qtensor_suffixed(hf_name, "weight")
+    }
+
+    fn qtensor_suffixed(
+        &self,
+        hf_name: &str,
+        suffix: &str,
+    ) -> Result<Option<candle_core::quantized::QTensor>, EngineError> {
         let Source::Gguf { content, file } = &self.source else {
             return Ok(None);
         };
-        let name = format!("{}.weight", gguf_name(hf_name));
+        let name = self.gguf_tensor(hf_name, suffix);
         if !content.tensor_infos.contains_key(&name) {
             return Err(self.missing(&name, "not in the GGUF file"));
         }
@@ -133,7 +156,7 @@ impl Weights {
         match &self.source {
             Source::Gguf { content, .. } => content
                 .tensor_infos
-                .contains_key(&format!("{}.weight", gguf_name(hf_name))),
+                .contains_key(&self.gguf_tensor(hf_name, "weight")),
             Source::Safetensors(vb) => vb.contains_tensor(&format!("{hf_name}.weight")),
         }
     }
@@ -160,6 +183,58 @@ impl Weights {
             Source::Gguf { .. } => Ok(w),
             Source::Safetensors(_) => (w + 1.0).map_err(|e| self.missing(hf_name, e)),
         }
+    }
+
+    /// A vector or matrix used as stored, dense f32 (a Llama RMSNorm weight).
+    pub fn tensor(&self, hf_name: &str) -> Result<Tensor, EngineError> {
+        self.dense(hf_name)
+    }
+
+    /// A projection's bias, if the model has one (`...q_proj.bias`).
+    pub fn bias(&self, hf_name: &str) -> Result<Option<Tensor>, EngineError> {
+        match &self.source {
+            Source::Safetensors(vb) => {
+                let name = format!("{hf_name}.bias");
+                if !vb.contains_tensor(&name) {
+                    return Ok(None);
+                }
+                vb.get_unchecked(&name)
+                    .map(Some)
+                    .map_err(|e| self.missing(&name, e))
+            }
+            Source::Gguf { content, .. } => {
+                if !content
+                    .tensor_infos
+                    .contains_key(&self.gguf_tensor(hf_name, "bias"))
+                {
+                    return Ok(None);
+                }
+                let q = self
+                    .qtensor_suffixed(hf_name, "bias")?
+                    .expect("gguf source");
+                q.dequantize(&self.device)
+                    .map(Some)
+                    .map_err(|e| self.missing(hf_name, e))
+            }
+        }
+    }
+
+    /// A GGUF tensor by its own name (`rope_freqs.weight`), if present.
+    pub fn gguf_raw(&self, name: &str) -> Result<Option<Tensor>, EngineError> {
+        let Source::Gguf { content, file } = &self.source else {
+            return Ok(None);
+        };
+        if !content.tensor_infos.contains_key(name) {
+            return Ok(None);
+        }
+        let mut file = file
+            .lock()
+            .map_err(|_| self.missing(name, "reader poisoned"))?;
+        content
+            .tensor(&mut *file, name, &self.device)
+            .and_then(|q| q.dequantize(&self.device))
+            .map(Some)
+            .map_err(|e| self.missing(name, e))
     }
 
     /// The token embedding `[vocab, hidden]`, dequantized to f32 (f16 would
@@ -191,7 +266,22 @@ impl Weights {
     }
 }
 
-/// The llama.cpp name of a Hugging Face tensor (without `.weight`).
+/// The llama.cpp name of a Hugging Face tensor (without `.weight`) in a
+/// GGUF of architecture `arch`: Llama-family blocks have one norm before the
+/// MLP, which Hugging Face calls `post_attention_layernorm` and llama.cpp
+/// `ffn_norm` (Gemma 3's `post_attention_norm` is a different, extra norm).
+pub fn gguf_name_for(arch: &str, hf_name: &str) -> String {
+    if arch != "gemma3"
+        && let Some(layer) = hf_name
+            .strip_prefix("model.layers.")
+            .and_then(|rest| rest.strip_suffix(".post_attention_layernorm"))
+    {
+        return format!("blk.{layer}.ffn_norm");
+    }
+    gguf_name(hf_name)
+}
+
+/// The llama.cpp name of a Hugging Face tensor (without `.weight`), Gemma 3's map.
 pub fn gguf_name(hf_name: &str) -> String {
     let name = hf_name.strip_prefix("model.").unwrap_or(hf_name);
     match name {
@@ -270,5 +360,13 @@ mod tests {
         );
         assert_eq!(gguf_name("model.layers.2.mlp.down_proj"), "blk.2.ffn_down");
         assert_eq!(gguf_name("model.norm"), "output_norm");
+        assert_eq!(
+            gguf_name_for("qwen2", "model.layers.3.post_attention_layernorm"),
+            "blk.3.ffn_norm"
+        );
+        assert_eq!(
+            gguf_name_for("gemma3", "model.layers.3.post_attention_layernorm"),
+            "blk.3.post_attention_norm"
+        );
     }
 }
