@@ -141,6 +141,21 @@ impl HostState {
                 "judge request of {bytes} bytes refused; the limit is {} (`max_judge_request_bytes`)",
                 limits.max_judge_request_bytes
             ))
+        } else if let Some(m) = request
+            .messages
+            .iter()
+            .find(|m| !matches!(m.role.as_str(), "system" | "user" | "assistant"))
+        {
+            Some(format!(
+                "judge request refused: role `{}` is not one of system, user, assistant",
+                crate::bound::preview(&m.role)
+            ))
+        } else if !(0.0..=2.0).contains(&request.temperature) {
+            // NaN fails this too.
+            Some(format!(
+                "judge request refused: temperature {} is not between 0 and 2",
+                request.temperature
+            ))
         } else {
             None
         };

@@ -250,6 +250,17 @@ fn judge_requests_are_bounded_clamped_and_never_made_from_describe() {
     assert!(out.result.is_err());
     assert!(!out.judge_calls[0].forwarded);
 
+    for (id, want) in [
+        ("bad-role", "role `tool`"),
+        ("nan-temperature", "temperature NaN"),
+    ] {
+        let out = s.score(&item(id), "r");
+        assert!(out.result.is_err(), "{id}");
+        assert!(!out.judge_calls[0].forwarded, "{id}");
+        let e = out.judge_calls[0].answer.as_ref().unwrap_err().to_string();
+        assert!(e.contains(want), "{id}: {e}");
+    }
+
     let out = s.score(&item("max-tokens"), "r");
     assert_eq!(out.result.unwrap().metrics["ok"], 1.0);
     assert!(out.judge_calls[0].forwarded);

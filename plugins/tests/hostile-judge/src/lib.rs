@@ -11,10 +11,18 @@ use lem_plugin_sdk::scorer::{Item, PluginError, PluginInfo, ScoreCard, Scorer};
 struct HostileJudge;
 
 fn ask(messages: Vec<Message>, max_tokens: u32) -> Result<String, PluginError> {
+    ask_at(messages, max_tokens, None)
+}
+
+fn ask_at(
+    messages: Vec<Message>,
+    max_tokens: u32,
+    temperature: Option<f32>,
+) -> Result<String, PluginError> {
     complete(&JudgeRequest {
         messages,
         max_tokens,
-        temperature: None,
+        temperature,
         seed: None,
     })
     .map_err(|e| PluginError::JudgeFailed(format!("{e:?}")))
@@ -41,6 +49,11 @@ impl Scorer for HostileJudge {
                 last.map(|_| ScoreCard::metric("ok", 1.0))
             }
             "many-messages" => ask(vec![Message::new("user", "x"); 10_000], 16)
+                .map(|_| ScoreCard::metric("ok", 1.0)),
+            "bad-role" => {
+                ask(vec![Message::new("tool", "x")], 16).map(|_| ScoreCard::metric("ok", 1.0))
+            }
+            "nan-temperature" => ask_at(vec![Message::new("user", "q")], 16, Some(f32::NAN))
                 .map(|_| ScoreCard::metric("ok", 1.0)),
             "max-tokens" => {
                 ask(vec![Message::new("user", "q")], u32::MAX).map(|_| ScoreCard::metric("ok", 1.0))
