@@ -187,6 +187,38 @@ mod tests {
         );
     }
 
+    /// Property: for arbitrary text (any code points, any length), `cut`
+    /// and `preview` stay within their bounds, keep no control character
+    /// (preview), and `check_details` answers without panicking.
+    #[test]
+    fn bounds_hold_for_arbitrary_text() {
+        let mut state = 0x1e14_u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            state >> 33
+        };
+        for _ in 0..2_000 {
+            let len = (next() % 300) as usize;
+            let text: String = (0..len)
+                .map(|_| match next() % 4 {
+                    0 => char::from_u32((next() % 0x11_0000) as u32).unwrap_or('?'),
+                    1 => char::from((next() % 0x80) as u8),
+                    2 => ['[', ']', '{', '}', '"', '\\', ':', ','][(next() % 8) as usize],
+                    _ => char::from(b'0' + (next() % 10) as u8),
+                })
+                .collect();
+            let max = (next() % 64) as usize;
+            let c = cut(text.clone(), max);
+            assert!(c.len() <= max + 40 || c == text, "{c:?}");
+            let p = preview(&text);
+            assert!(p.chars().count() <= 64 * 6 + 24, "{p:?}");
+            assert!(!p.chars().any(char::is_control), "{p:?}");
+            let _ = check_details(&text, 4);
+        }
+    }
+
     #[test]
     fn details_depth_and_numbers_are_checked() {
         assert!(check_details(r#"{"a":[1,2,{"b":"[[[["}]}"#, 3).is_ok());
