@@ -277,8 +277,35 @@ fn judge_requests_are_bounded_clamped_and_never_made_from_describe() {
     );
 }
 
+/// Aborts the test process if not dropped within `limit`: a test of a
+/// bounded wait must fail, not hang, if the bound is lost (say, wasmtime-wasi
+/// moving to a `wasi:io` version the shadowing does not name).
+struct HangGuard(Arc<std::sync::atomic::AtomicBool>);
+
+impl HangGuard {
+    fn new(what: &'static str, limit: Duration) -> Self {
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = done.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(limit);
+            if !seen.load(std::sync::atomic::Ordering::SeqCst) {
+                eprintln!("{what}: still waiting after {limit:?}; the wait is unbounded");
+                std::process::abort();
+            }
+        });
+        HangGuard(done)
+    }
+}
+
+impl Drop for HangGuard {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 #[test]
 fn a_sleep_inside_a_host_call_ends_at_the_time_limit() {
+    let _guard = HangGuard::new("sleep in a host call", Duration::from_secs(120));
     let rt = runtime();
     let policy = Policy {
         limits: Limits {
@@ -323,6 +350,7 @@ fn a_sleep_inside_a_host_call_ends_at_the_time_limit() {
 
 #[test]
 fn inspect_describes_with_nothing_granted_and_returns_from_a_sleeping_describe() {
+    let _guard = HangGuard::new("sleeping describe()", Duration::from_secs(120));
     let rt = runtime();
     // A plugin importing clocks is described (the import is linked to the
     // frozen, deny-all clock), without any grant.
@@ -437,6 +465,7 @@ fn a_wasm_file_is_checked_and_capped_before_it_is_read() {
 
 #[test]
 fn a_read_from_a_granted_socket_that_never_answers_ends_at_the_time_limit() {
+    let _guard = HangGuard::new("socket read", Duration::from_secs(120));
     // A server that accepts and then says nothing, for as long as the test.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
