@@ -67,6 +67,11 @@ pub const INSTALLED_MODELS: &[(&str, &str)] = &[
         "qwen2.5-coder-0.5b-instruct",
         "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
     ),
+    (
+        "qwen2.5-coder-1.5b-instruct",
+        "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    ),
+    ("smollm2-135m-instruct", "smollm2-135m-instruct-q4_1.gguf"),
 ];
 
 /// A model by path (`.gguf` file or safetensors directory, optionally

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 const NORMAL: i32 = 1;
 const CONTROL: i32 = 3;
 const USER_DEFINED: i32 = 4;
+const BYTE: i32 = 6;
 
 /// What GGUF metadata says about a model's tokenizer.
 #[derive(Debug)]
@@ -116,16 +117,17 @@ pub(crate) fn read(md: &HashMap<String, Value>) -> Result<GgufTokenizer, String>
     let mut vocab = serde_json::Map::new();
     let mut added = Vec::new();
     for (i, (token, &kind)) in tokens.iter().zip(&types).enumerate() {
-        match kind {
-            CONTROL | USER_DEFINED => added.push(json!({
+        // Special tokens keep their ids in the vocabulary too (SmolLM2's are
+        // ids 0-16); `added_tokens` only says to match them whole.
+        if matches!(kind, CONTROL | USER_DEFINED) {
+            added.push(json!({
                 "id": i, "content": token, "single_word": false, "lstrip": false,
                 "rstrip": false, "normalized": false, "special": kind == CONTROL,
-            })),
-            // Unused and undefined slots ([PAD...]) are no tokens.
-            k if k == NORMAL || k == 6 => {
-                vocab.insert(token.clone(), json!(i));
-            }
-            _ => {}
+            }));
+        }
+        // Unused and undefined slots (Qwen's `[PAD...]`) are no tokens.
+        if matches!(kind, NORMAL | CONTROL | USER_DEFINED | BYTE) {
+            vocab.insert(token.clone(), json!(i));
         }
     }
     let byte_level = json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false});
@@ -213,11 +215,33 @@ mod tests {
         let t = tokenizer(&metadata("qwen2"));
         let ids = t.encode("ab ab<|end|>", false).unwrap().get_ids().to_vec();
         assert_eq!(ids, [2, 4, 5]);
+        assert_eq!(t.token_to_id("<|end|>"), Some(5));
         assert_eq!(t.decode(&ids, true).unwrap(), "ab ab");
         assert_eq!(t.token_to_id("[PAD]"), None);
         let info = read(&metadata("qwen2")).unwrap();
         assert_eq!(info.special["eos_token"], "<|end|>");
         assert!(!info.add_bos);
+    }
+
+    #[test]
+    fn special_tokens_keep_their_ids_wherever_they_are() {
+        let mut md = metadata("smollm");
+        let list = |items: &[&str]| {
+            Value::Array(items.iter().map(|s| Value::String(s.to_string())).collect())
+        };
+        md.insert(
+            "tokenizer.ggml.tokens".into(),
+            list(&["<|s|>", "a", "b", "ab"]),
+        );
+        md.insert(
+            "tokenizer.ggml.token_type".into(),
+            Value::Array([3, 1, 1, 1].map(Value::I32).to_vec()),
+        );
+        md.insert("tokenizer.ggml.merges".into(), list(&["a b"]));
+        let t = tokenizer(&md);
+        assert_eq!(t.token_to_id("<|s|>"), Some(0));
+        assert_eq!(t.encode("<|s|>ab", false).unwrap().get_ids(), [0, 3]);
+        assert_eq!(t.get_vocab_size(true), 4);
     }
 
     #[test]
