@@ -157,3 +157,121 @@ pub fn max_abs(t: &Tensor) -> f32 {
         .and_then(|d| d.to_scalar::<f32>())
         .expect("a non-empty f32 tensor")
 }
+
+/// GPT-2's byte-to-character map: byte-level BPE vocabularies spell each
+/// byte as one printable character.
+fn byte_chars() -> Vec<char> {
+    let mut printable: Vec<u32> = (b'!' as u32..=b'~' as u32)
+        .chain(0xA1..=0xAC)
+        .chain(0xAE..=0xFF)
+        .collect();
+    let mut chars: Vec<u32> = printable.clone();
+    let mut extra = 0;
+    for b in 0..256u32 {
+        if !printable.contains(&b) {
+            printable.push(b);
+            chars.push(256 + extra);
+            extra += 1;
+        }
+    }
+    let mut out = vec![' '; 256];
+    for (b, c) in printable.iter().zip(&chars) {
+        out[*b as usize] = char::from_u32(*c).expect("a char");
+    }
+    out
+}
+
+/// Writes a tiny random-weight Llama-architecture GGUF (`arch` is `llama` or
+/// `qwen2`, the latter with q/k/v biases) at `path`: 2 layers, hidden 32, 4
+/// query and 2 key/value heads, f32 weights (seeded), and a byte-level BPE
+/// tokenizer (256 bytes plus `<|endoftext|>`, `<|im_start|>`, `<|im_end|>`)
+/// with a ChatML template in its metadata: a whole model in one file.
+pub fn write_tiny_llama_gguf(path: &Path, arch: &str, seed: u64) {
+    use candle_core::quantized::gguf_file::{Value, write};
+    use candle_core::quantized::{GgmlDType, QTensor};
+    let (hidden, inter, layers, heads, kv, head_dim) = (32usize, 64usize, 2, 4usize, 2usize, 8);
+    let mut tokens: Vec<String> = byte_chars().iter().map(|c| c.to_string()).collect();
+    let specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
+    tokens.extend(specials.iter().map(|s| s.to_string()));
+    let vocab = tokens.len();
+    let mut types = vec![Value::I32(1); 256];
+    types.extend(specials.iter().map(|_| Value::I32(3)));
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut tensors: Vec<(String, QTensor)> = Vec::new();
+    let mut put = |name: String, shape: &[usize], around: f32| {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n)
+            .map(|_| around + rng.random_range(-0.5f32..0.5))
+            .collect();
+        let t = Tensor::from_vec(v, shape, &Device::Cpu).expect("tensor");
+        tensors.push((
+            name,
+            QTensor::quantize(&t, GgmlDType::F32).expect("f32 qtensor"),
+        ));
+    };
+    put("token_embd.weight".into(), &[vocab, hidden], 0.0);
+    put("output_norm.weight".into(), &[hidden], 1.0);
+    for i in 0..layers {
+        let p = format!("blk.{i}");
+        put(format!("{p}.attn_norm.weight"), &[hidden], 1.0);
+        put(format!("{p}.ffn_norm.weight"), &[hidden], 1.0);
+        put(
+            format!("{p}.attn_q.weight"),
+            &[heads * head_dim, hidden],
+            0.0,
+        );
+        put(format!("{p}.attn_k.weight"), &[kv * head_dim, hidden], 0.0);
+        put(format!("{p}.attn_v.weight"), &[kv * head_dim, hidden], 0.0);
+        put(
+            format!("{p}.attn_output.weight"),
+            &[hidden, heads * head_dim],
+            0.0,
+        );
+        put(format!("{p}.ffn_gate.weight"), &[inter, hidden], 0.0);
+        put(format!("{p}.ffn_up.weight"), &[inter, hidden], 0.0);
+        put(format!("{p}.ffn_down.weight"), &[hidden, inter], 0.0);
+        if arch == "qwen2" {
+            put(format!("{p}.attn_q.bias"), &[heads * head_dim], 0.0);
+            put(format!("{p}.attn_k.bias"), &[kv * head_dim], 0.0);
+            put(format!("{p}.attn_v.bias"), &[kv * head_dim], 0.0);
+        }
+    }
+    let template = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+    let u32v = |v: usize| Value::U32(v as u32);
+    let meta: Vec<(String, Value)> = vec![
+        ("general.architecture".into(), Value::String(arch.into())),
+        (format!("{arch}.block_count"), u32v(layers)),
+        (format!("{arch}.embedding_length"), u32v(hidden)),
+        (format!("{arch}.feed_forward_length"), u32v(inter)),
+        (format!("{arch}.attention.head_count"), u32v(heads)),
+        (format!("{arch}.attention.head_count_kv"), u32v(kv)),
+        (format!("{arch}.context_length"), u32v(256)),
+        (format!("{arch}.rope.freq_base"), Value::F32(10_000.0)),
+        (
+            format!("{arch}.attention.layer_norm_rms_epsilon"),
+            Value::F32(1e-6),
+        ),
+        ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
+        (
+            "tokenizer.ggml.pre".into(),
+            Value::String(if arch == "qwen2" { "qwen2" } else { "smollm" }.into()),
+        ),
+        (
+            "tokenizer.ggml.tokens".into(),
+            Value::Array(tokens.into_iter().map(Value::String).collect()),
+        ),
+        ("tokenizer.ggml.token_type".into(), Value::Array(types)),
+        ("tokenizer.ggml.merges".into(), Value::Array(Vec::new())),
+        ("tokenizer.ggml.bos_token_id".into(), u32v(256)),
+        ("tokenizer.ggml.eos_token_id".into(), u32v(258)),
+        (
+            "tokenizer.chat_template".into(),
+            Value::String(template.into()),
+        ),
+    ];
+    let meta_refs: Vec<(&str, &Value)> = meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, t)| (k.as_str(), t)).collect();
+    let mut file = std::fs::File::create(path).expect("create the tiny GGUF");
+    write(&mut file, &meta_refs, &tensor_refs).expect("write the tiny GGUF");
+}
