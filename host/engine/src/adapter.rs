@@ -11,7 +11,7 @@
 //! an error, never a silently absent adapter.
 
 use crate::EngineError;
-use crate::models::gemma3::Gemma3;
+use crate::models::Projections;
 use crate::models::linear::Lora;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -254,7 +254,7 @@ impl Adapter {
     /// Sets this adapter on `model`'s projections. Every module must exist
     /// with matching shapes; otherwise nothing is changed and the error
     /// names the first mismatch.
-    pub fn apply(&self, model: &mut Gemma3) -> Result<(), EngineError> {
+    pub fn apply(&self, model: &mut impl Projections) -> Result<(), EngineError> {
         let scale = self.config.scale();
         let mut linears: BTreeMap<String, _> = model.linears_mut().into_iter().collect();
         // Check everything before changing anything.

@@ -101,16 +101,7 @@ impl Engine {
         let device = options.device.open()?;
         let mut model = Model::load(&files, &device, options.context)?;
         if let Some(dir) = &options.adapter {
-            let adapter = crate::adapter::Adapter::load(dir, &device)?;
-            match &mut model {
-                Model::Gemma3(m) => adapter.apply(m)?,
-                other => {
-                    return Err(EngineError::Unsupported(format!(
-                        "adapters apply to gemma3 models; this is {}",
-                        other.family()
-                    )));
-                }
-            }
+            crate::adapter::Adapter::load(dir, &device)?.apply(&mut model)?;
         }
         let (context, vocab) = model.context_and_vocab();
         // Tokenizers may carry a few ids the model has no row for (Gemma's

@@ -92,3 +92,65 @@ fn batch_equals_alone() {
         assert_eq!(run(3), alone, "{arch}");
     }
 }
+
+#[test]
+fn a_peft_adapter_applies_by_hugging_face_name() {
+    use lem_engine::adapter::{Adapter, AdapterConfig, LoraPair};
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = dir.path().join("tiny.gguf");
+    lem_engine::testing::write_tiny_llama_gguf(&gguf, "qwen2", 11);
+    let logits = |adapter: Option<&std::path::Path>| -> Vec<f32> {
+        let options = LoadOptions {
+            adapter: adapter.map(|p| p.to_owned()),
+            ..LoadOptions::default()
+        };
+        let engine = Engine::load(&gguf, &options).unwrap();
+        let ids = prompt(&engine, "kind words");
+        let mut cache = engine.model().new_cache(ids.len()).unwrap();
+        engine
+            .model()
+            .prefill(&ids, &mut cache)
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    };
+    let save = |name: &str, b_scale: f64| -> std::path::PathBuf {
+        let mut modules = std::collections::BTreeMap::new();
+        for (module, out, inp) in [
+            ("model.layers.0.self_attn.q_proj", 32, 32),
+            ("model.layers.1.mlp.down_proj", 32, 64),
+        ] {
+            let a = lem_engine::testing::seeded_matrix(4, inp, 5);
+            let b = (lem_engine::testing::seeded_matrix(out, 4, 9) * b_scale).unwrap();
+            modules.insert(module.to_string(), LoraPair { a, b });
+        }
+        let adapter = Adapter {
+            config: AdapterConfig {
+                peft_type: "LORA".into(),
+                task_type: "CAUSAL_LM".into(),
+                r: 4,
+                lora_alpha: 8.0,
+                lora_dropout: 0.0,
+                target_modules: vec!["q_proj".into(), "down_proj".into()],
+                layers_to_transform: None,
+                bias: "none".into(),
+                base_model_name_or_path: "tiny".into(),
+                base_model_sha256: None,
+            },
+            modules,
+        };
+        let path = dir.path().join(name);
+        adapter.save(&path).unwrap();
+        path
+    };
+    let base = logits(None);
+    // B = 0 changes nothing; a real B changes the logits.
+    assert_eq!(logits(Some(&save("zero", 0.0))), base);
+    let adapted = logits(Some(&save("real", 1.0)));
+    let moved = adapted
+        .iter()
+        .zip(&base)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(moved > 1e-3, "the adapter changed nothing ({moved})");
+}

@@ -251,6 +251,28 @@ impl Llama {
         self.context
     }
 
+    /// The projections by Hugging Face name (`model.layers.N.self_attn.q_proj`).
+    pub fn linears_mut(&mut self) -> Vec<(String, &mut Linear)> {
+        self.layers
+            .iter_mut()
+            .enumerate()
+            .flat_map(|(i, l)| {
+                let a = &mut l.self_attn;
+                [
+                    ("self_attn.q_proj", &mut a.q_proj),
+                    ("self_attn.k_proj", &mut a.k_proj),
+                    ("self_attn.v_proj", &mut a.v_proj),
+                    ("self_attn.o_proj", &mut a.o_proj),
+                    ("mlp.gate_proj", &mut l.gate_proj),
+                    ("mlp.up_proj", &mut l.up_proj),
+                    ("mlp.down_proj", &mut l.down_proj),
+                ]
+                .into_iter()
+                .map(move |(name, lin)| (format!("model.layers.{i}.{name}"), lin))
+            })
+            .collect()
+    }
+
     /// An empty cache for one sequence of up to `capacity` tokens.
     pub fn new_cache(&self, capacity: usize) -> Result<KvCache, EngineError> {
         let c = &self.config;

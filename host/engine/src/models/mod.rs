@@ -32,6 +32,34 @@ pub const TRANSPOSED_COPY_LIMIT: usize = 1 << 30;
 pub const SUPPORTED: &str =
     "gemma3 (GGUF or safetensors), llama / mistral / smollm2 (GGUF), qwen2 / qwen2.5 (GGUF)";
 
+/// A model whose projections carry Hugging Face names
+/// (`model.layers.N.self_attn.q_proj`): what LoRA adapters attach to, by name.
+pub trait Projections {
+    /// Every projection, by name.
+    fn linears_mut(&mut self) -> Vec<(String, &mut linear::Linear)>;
+}
+
+impl Projections for gemma3::Gemma3 {
+    fn linears_mut(&mut self) -> Vec<(String, &mut linear::Linear)> {
+        gemma3::Gemma3::linears_mut(self)
+    }
+}
+
+impl Projections for llama::Llama {
+    fn linears_mut(&mut self) -> Vec<(String, &mut linear::Linear)> {
+        llama::Llama::linears_mut(self)
+    }
+}
+
+impl Projections for Model {
+    fn linears_mut(&mut self) -> Vec<(String, &mut linear::Linear)> {
+        match self {
+            Model::Gemma3(m) => m.linears_mut(),
+            Model::Llama(m) => m.linears_mut(),
+        }
+    }
+}
+
 /// A loaded model.
 pub enum Model {
     /// Gemma 3, lem's own implementation.
