@@ -24,7 +24,7 @@ pub struct ModelArgs {
     #[arg(long, default_value_t = 4096)]
     pub context: usize,
     /// A LoRA adapter directory (PEFT layout, as `lem train` writes) applied
-    /// without fusing; local Gemma 3 models only.
+    /// without fusing, on a local model of any family.
     #[arg(long)]
     pub adapter: Option<PathBuf>,
     /// A Jinja chat template file to render conversations with, instead of
