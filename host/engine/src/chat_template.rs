@@ -67,6 +67,11 @@ impl ChatTemplate {
         })
     }
 
+    /// The template's source text.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
     /// Renders a conversation; with `add_generation_prompt` the text ends
     /// where the model's answer begins.
     pub fn render(

@@ -88,16 +88,11 @@ impl Engine {
     /// Loads a `.gguf` file or a safetensors model directory, and its tokenizer.
     pub fn load(path: &Path, options: &LoadOptions) -> Result<Self, EngineError> {
         let files = ModelFiles::locate(path)?;
-        let template = options.chat_template.as_deref();
-        // `tokenizer.json` beside the model (or in --tokenizer) wins; a GGUF
-        // without one brings its own.
-        let tokenizer = match (&options.tokenizer_dir, &files) {
-            (Some(dir), _) => Tokenizer::load_with_template(dir, template)?,
-            (None, ModelFiles::Gguf(gguf)) if !files.dir().join("tokenizer.json").is_file() => {
-                Tokenizer::from_gguf(gguf, template)?
-            }
-            (None, _) => Tokenizer::load_with_template(files.dir(), template)?,
-        };
+        let tokenizer = Tokenizer::for_model(
+            &files,
+            options.tokenizer_dir.as_deref(),
+            options.chat_template.as_deref(),
+        )?;
         let device = options.device.open()?;
         let mut model = Model::load(&files, &device, options.context)?;
         if let Some(dir) = &options.adapter {

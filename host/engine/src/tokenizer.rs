@@ -54,6 +54,44 @@ impl Tokenizer {
         ))
     }
 
+    /// The tokenizer of a model: `tokenizer.json` (and its config) in
+    /// `tokenizer_dir` or beside the model, else the GGUF's own; a
+    /// `chat_template` file replaces the template either way.
+    pub fn for_model(
+        files: &crate::models::ModelFiles,
+        tokenizer_dir: Option<&Path>,
+        chat_template: Option<&Path>,
+    ) -> Result<Self, EngineError> {
+        match (tokenizer_dir, files) {
+            (Some(dir), _) => Self::load_with_template(dir, chat_template),
+            (None, crate::models::ModelFiles::Gguf(gguf))
+                if !files.dir().join("tokenizer.json").is_file() =>
+            {
+                Self::from_gguf(gguf, chat_template)
+            }
+            (None, _) => Self::load_with_template(files.dir(), chat_template),
+        }
+    }
+
+    /// `tokenizer.json` and `tokenizer_config.json` for this tokenizer, as
+    /// Hugging Face writes them (what a fused model directory needs when its
+    /// base GGUF carried its own tokenizer).
+    pub fn hf_files(&self) -> Result<(String, serde_json::Value), EngineError> {
+        let json = self
+            .inner
+            .to_string(false)
+            .map_err(|e| EngineError::BadInput(format!("cannot write the tokenizer: {e}")))?;
+        let mut config = serde_json::json!({
+            "bos_token": self.bos,
+            "eos_token": self.eos,
+            "add_bos_token": self.bos.is_some(),
+        });
+        if let Some(template) = &self.template {
+            config["chat_template"] = template.source().into();
+        }
+        Ok((json, config))
+    }
+
     /// The tokenizer and chat template a GGUF carries in its metadata; a
     /// `chat_template` file, when given, replaces the GGUF's template.
     pub fn from_gguf(path: &Path, chat_template: Option<&Path>) -> Result<Self, EngineError> {

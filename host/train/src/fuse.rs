@@ -5,7 +5,7 @@
 
 use crate::TrainError;
 use lem_engine::adapter::Adapter;
-use lem_engine::models::gemma3::Gemma3;
+use lem_engine::models::TrainableModel;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -16,6 +16,33 @@ const TOKENIZER_FILES: [&str; 4] = [
     "special_tokens_map.json",
     "tokenizer.model",
 ];
+
+/// Where a fused model's tokenizer files come from.
+#[derive(Debug, Clone)]
+pub enum TokenizerFiles {
+    /// Copied from a directory (the files of [`TOKENIZER_FILES`] present there).
+    Dir(std::path::PathBuf),
+    /// Written: `tokenizer.json` text and `tokenizer_config.json`, for a base
+    /// GGUF that carried its own tokenizer.
+    Written {
+        /// `tokenizer.json`.
+        json: String,
+        /// `tokenizer_config.json`.
+        config: serde_json::Value,
+    },
+}
+
+impl From<&Path> for TokenizerFiles {
+    fn from(dir: &Path) -> Self {
+        TokenizerFiles::Dir(dir.to_owned())
+    }
+}
+
+impl From<&std::path::PathBuf> for TokenizerFiles {
+    fn from(dir: &std::path::PathBuf) -> Self {
+        TokenizerFiles::Dir(dir.clone())
+    }
+}
 
 /// What was written.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -33,9 +60,9 @@ pub struct FuseReport {
 /// written into `out.partial` and renamed at the end, so an interrupted
 /// fuse leaves no half model behind.
 pub fn fuse(
-    model: &mut Gemma3,
+    model: &mut impl TrainableModel,
     adapter: &Adapter,
-    tokenizer_dir: &Path,
+    tokenizer: impl Into<TokenizerFiles>,
     out: &Path,
 ) -> Result<FuseReport, TrainError> {
     if out.exists()
@@ -60,26 +87,28 @@ pub fn fuse(
     std::fs::create_dir_all(&partial).map_err(|e| TrainError::io(&partial, e))?;
     let weights = partial.join("model.safetensors");
     candle_core::safetensors::save(&map, &weights)?;
-    let mut config = serde_json::to_value(model.config()).expect("config serializes");
-    let obj = config.as_object_mut().expect("object");
-    obj.insert("model_type".into(), "gemma3_text".into());
-    obj.insert(
-        "architectures".into(),
-        serde_json::json!(["Gemma3ForCausalLM"]),
-    );
-    obj.insert("hidden_activation".into(), "gelu_pytorch_tanh".into());
-    obj.insert("tie_word_embeddings".into(), true.into());
-    obj.insert("torch_dtype".into(), "float32".into());
+    let config = model.hf_config();
     let config_path = partial.join("config.json");
     std::fs::write(
         &config_path,
         serde_json::to_string_pretty(&config).expect("json"),
     )
     .map_err(|e| TrainError::io(&config_path, e))?;
-    for name in TOKENIZER_FILES {
-        let src = tokenizer_dir.join(name);
-        if src.is_file() {
-            std::fs::copy(&src, partial.join(name)).map_err(|e| TrainError::io(&src, e))?;
+    match tokenizer.into() {
+        TokenizerFiles::Dir(dir) => {
+            for name in TOKENIZER_FILES {
+                let src = dir.join(name);
+                if src.is_file() {
+                    std::fs::copy(&src, partial.join(name)).map_err(|e| TrainError::io(&src, e))?;
+                }
+            }
+        }
+        TokenizerFiles::Written { json, config } => {
+            let path = partial.join("tokenizer.json");
+            std::fs::write(&path, json).map_err(|e| TrainError::io(&path, e))?;
+            let path = partial.join("tokenizer_config.json");
+            std::fs::write(&path, serde_json::to_string_pretty(&config).expect("json"))
+                .map_err(|e| TrainError::io(&path, e))?;
         }
     }
     let bytes = std::fs::metadata(&weights)

@@ -4,7 +4,7 @@
 use crate::TrainError;
 use candle_core::{DType, Tensor, Var};
 use lem_engine::adapter::{Adapter, AdapterConfig, LoraPair};
-use lem_engine::models::gemma3::Gemma3;
+use lem_engine::models::TrainableModel;
 use lem_engine::models::linear::Lora;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -76,8 +76,12 @@ pub struct LoraSet {
 impl LoraSet {
     /// Creates pairs on `model` as PEFT initialises them: `A` uniform in
     /// ±1/√in (Kaiming, a = √5), `B` zero, so training starts at the base model.
-    pub fn attach(model: &mut Gemma3, spec: LoraSpec, seed: u64) -> Result<Self, TrainError> {
-        let layers = model.config().num_hidden_layers;
+    pub fn attach(
+        model: &mut impl TrainableModel,
+        spec: LoraSpec,
+        seed: u64,
+    ) -> Result<Self, TrainError> {
+        let layers = model.num_layers();
         if spec.num_layers == 0 || spec.rank == 0 {
             return Err(TrainError::BadConfig(
                 "--num-layers and --lora-rank must be at least 1".into(),

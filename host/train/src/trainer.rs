@@ -10,6 +10,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use lem_engine::adapter::Adapter;
+use lem_engine::models::TrainableModel;
 use lem_engine::models::gemma3::{Gemma3, LayerTape};
 use lem_engine::tokenizer::Tokenizer;
 use rand::SeedableRng;
@@ -157,9 +158,10 @@ pub enum Backward {
     Autograd,
 }
 
-/// A model with adapters attached, ready to train.
-pub struct Trainer {
-    model: Gemma3,
+/// A model with adapters attached, ready to train: any family that
+/// implements [`TrainableModel`] (Gemma 3 by default).
+pub struct Trainer<M: TrainableModel = Gemma3> {
+    model: M,
     tokenizer: Tokenizer,
     lora: LoraSet,
     opt: AdamW,
@@ -168,11 +170,11 @@ pub struct Trainer {
     config: TrainConfig,
 }
 
-impl Trainer {
+impl<M: TrainableModel> Trainer<M> {
     /// Attaches adapters to `model` (dense, as `Model::load_with(.., true)`
     /// loads it) and, when asked, loads the weights to resume from.
     pub fn new(
-        mut model: Gemma3,
+        mut model: M,
         tokenizer: Tokenizer,
         config: TrainConfig,
     ) -> Result<Self, TrainError> {
@@ -202,8 +204,13 @@ impl Trainer {
     }
 
     /// The model with its (live) adapters.
-    pub fn model(&self) -> &Gemma3 {
+    pub fn model(&self) -> &M {
         &self.model
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
     }
 
     /// The adapters.
@@ -230,7 +237,7 @@ impl Trainer {
             &self.tokenizer,
             self.config.mask_prompt,
             self.config.max_seq_length,
-            self.model.config().vocab_size,
+            self.model.vocab_size(),
             path,
         )
     }
@@ -417,7 +424,7 @@ impl Trainer {
 
     fn select(&self, hidden: &Tensor, batch: &Batch) -> candle_core::Result<Tensor> {
         let from = Tensor::from_slice(&batch.from, batch.from.len(), &self.device)?;
-        let h = self.model.config().hidden_size;
+        let h = self.model.hidden_size();
         hidden
             .reshape((batch.rows * batch.len, h))?
             .index_select(&from, 0)
@@ -439,7 +446,11 @@ impl Trainer {
     /// The hand-written backward where the model supports it (the CPU),
     /// else autograd.
     pub fn default_backward(&self) -> Backward {
-        match self.model.supports_taped_training() {
+        match self
+            .model
+            .as_gemma3()
+            .is_some_and(Gemma3::supports_taped_training)
+        {
             true => Backward::Taped,
             false => Backward::Autograd,
         }
@@ -468,7 +479,12 @@ impl Trainer {
             Tape(Box<LayerTape>),
             Input(Tensor),
         }
-        let m = &self.model;
+        let m = self.model.as_gemma3().ok_or_else(|| {
+            TrainError::BadConfig(
+                "the hand-written backward is Gemma 3's; this family trains through autograd"
+                    .into(),
+            )
+        })?;
         let clock = Instant::now();
         let first = self.lora.first_layer();
         let ids = Tensor::from_slice(&batch.ids, (batch.rows, batch.len), &self.device)?;
@@ -533,7 +549,7 @@ impl Trainer {
     /// gradient of its output through it.
     fn checkpointed_grads(&self, batch: &Batch) -> Result<(f32, GradStore), TrainError> {
         let m = &self.model;
-        let layers = m.config().num_hidden_layers;
+        let layers = m.num_layers();
         let first = self.lora.first_layer();
         let ids = Tensor::from_slice(&batch.ids, (batch.rows, batch.len), &self.device)?;
         let masks = m.train_masks(batch.len)?;

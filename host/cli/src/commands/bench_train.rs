@@ -76,7 +76,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
     }
     let (model, tokenizer, _) =
-        super::train::load_dense(&path, args.base.tokenizer.as_deref(), DeviceKind::Cpu)?;
+        super::train::load_dense_gemma3(&path, args.base.tokenizer.as_deref(), DeviceKind::Cpu)?;
     let rows = batch_rows(&tokenizer, &args)?;
     let layers = model.config().num_hidden_layers;
     let tmp = tempfile::tempdir()?;

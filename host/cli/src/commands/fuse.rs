@@ -5,6 +5,8 @@ use super::engine_args::{BaseModelArgs, fix_threads};
 use anyhow::{Context, Result};
 use lem_engine::DeviceKind;
 use lem_engine::adapter::Adapter;
+use lem_engine::models::Model;
+use lem_train::fuse::{TokenizerFiles, fuse};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,7 +31,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let _ = args.dequantize;
     fix_threads(args.base.threads);
     let path = crate::resolve::model(&args.base.model)?;
-    let (mut model, _, files) =
+    let (model, tokenizer, files) =
         super::train::load_dense(&path, args.base.tokenizer.as_deref(), DeviceKind::Cpu)?;
     let adapter = Adapter::load(&args.adapter_path, &DeviceKind::Cpu.open()?)
         .with_context(|| format!("reading adapter {}", args.adapter_path.display()))?;
@@ -38,7 +40,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .tokenizer
         .clone()
         .unwrap_or(files.dir().to_owned());
-    let report = lem_train::fuse::fuse(&mut model, &adapter, &tokenizer_dir, &args.save_path)?;
+    // A GGUF that carried its own tokenizer gets it written out.
+    let tokenizer_files = if tokenizer_dir.join("tokenizer.json").is_file() {
+        TokenizerFiles::Dir(tokenizer_dir)
+    } else {
+        let (json, config) = tokenizer.hf_files()?;
+        TokenizerFiles::Written { json, config }
+    };
+    let report = match model {
+        Model::Gemma3(mut m) => fuse(&mut m, &adapter, tokenizer_files, &args.save_path)?,
+        Model::Llama(mut m) => fuse(&mut m, &adapter, tokenizer_files, &args.save_path)?,
+    };
     eprintln!(
         "Fused {} adapters into {} ({} tensors, {:.1} MB of f32 weights)",
         report.fused_modules,

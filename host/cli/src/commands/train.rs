@@ -4,7 +4,7 @@
 use super::engine_args::{BaseModelArgs, fix_threads};
 use anyhow::{Context, Result, bail};
 use lem_engine::DeviceKind;
-use lem_engine::models::{Model, ModelFiles};
+use lem_engine::models::{Model, ModelFiles, TrainableModel};
 use lem_engine::tokenizer::Tokenizer;
 use lem_train::lora::{LoraSpec, parse_targets};
 use lem_train::{TrainConfig, TrainEvent, Trainer};
@@ -107,7 +107,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
     fix_threads(args.base.threads);
     let path = crate::resolve::model(&args.base.model)?;
     let (model, tokenizer, files) = load_dense(&path, args.base.tokenizer.as_deref(), args.device)?;
-    let layers = model.config().num_hidden_layers;
+    match model {
+        Model::Gemma3(m) => run_with(m, tokenizer, &files, &args),
+        Model::Llama(m) => run_with(m, tokenizer, &files, &args),
+    }
+}
+
+/// Trains `model`, whatever its family.
+fn run_with<M: TrainableModel>(
+    model: M,
+    tokenizer: Tokenizer,
+    files: &ModelFiles,
+    args: &Args,
+) -> Result<ExitCode> {
+    let layers = model.num_layers();
     let num_layers = if args.num_layers < 0 {
         layers
     } else {
@@ -122,7 +135,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         (None, false) => Some(args.adapter_path.clone()),
         (None, true) => None,
     };
-    let sha = base_sha256(&files).context("hashing the base model")?;
+    let sha = base_sha256(files).context("hashing the base model")?;
     let config = TrainConfig {
         data: args.data.clone(),
         mask_prompt: args.mask_prompt,
@@ -191,22 +204,32 @@ pub fn run(args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Loads a Gemma 3 with dense weights, and its tokenizer.
+/// Loads a model with dense weights, and its tokenizer (beside it, in
+/// `tokenizer`, or the GGUF's own).
 pub fn load_dense(
     path: &Path,
     tokenizer: Option<&Path>,
     device: DeviceKind,
-) -> Result<(lem_engine::models::gemma3::Gemma3, Tokenizer, ModelFiles)> {
+) -> Result<(Model, Tokenizer, ModelFiles)> {
     let files = ModelFiles::locate(path)?;
-    let tokenizer_dir = tokenizer.unwrap_or(files.dir()).to_owned();
-    let tokenizer = Tokenizer::load(&tokenizer_dir)?;
+    let tokenizer = Tokenizer::for_model(&files, tokenizer, None)?;
     let device = device.open()?;
     let model = Model::load_with(&files, &device, 8192, true)
         .with_context(|| format!("loading model {}", path.display()))?;
-    match model {
-        Model::Gemma3(m) => Ok((m, tokenizer, files)),
-        other => bail!(
-            "{}: training and fusing support gemma3 models; this is {}",
+    Ok((model, tokenizer, files))
+}
+
+/// [`load_dense`] for what only Gemma 3 supports (`lem bench train`, whose
+/// peer and hand-written backward are Gemma 3's).
+pub fn load_dense_gemma3(
+    path: &Path,
+    tokenizer: Option<&Path>,
+    device: DeviceKind,
+) -> Result<(lem_engine::models::gemma3::Gemma3, Tokenizer, ModelFiles)> {
+    match load_dense(path, tokenizer, device)? {
+        (Model::Gemma3(m), tokenizer, files) => Ok((m, tokenizer, files)),
+        (other, ..) => bail!(
+            "{}: lem bench train measures gemma3 models; this is {}",
             path.display(),
             other.family()
         ),

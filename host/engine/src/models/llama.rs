@@ -91,6 +91,80 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The facts of a Hugging Face `config.json` (`model_type` `llama`,
+    /// `mistral` or `qwen2`).
+    pub fn from_hf(value: &serde_json::Value) -> Result<Self, String> {
+        let get = |key: &str| -> Result<usize, String> {
+            value
+                .get(key)
+                .and_then(|v| v.as_u64())
+                .map(|v| v as usize)
+                .ok_or_else(|| format!("config.json lacks `{key}`"))
+        };
+        let getf =
+            |key: &str, default: f64| value.get(key).and_then(|v| v.as_f64()).unwrap_or(default);
+        let hidden = get("hidden_size")?;
+        let heads = get("num_attention_heads")?;
+        Ok(Config {
+            vocab_size: get("vocab_size")?,
+            hidden_size: hidden,
+            intermediate_size: get("intermediate_size")?,
+            num_hidden_layers: get("num_hidden_layers")?,
+            num_attention_heads: heads,
+            num_key_value_heads: get("num_key_value_heads").unwrap_or(heads),
+            head_dim: get("head_dim").unwrap_or(hidden / heads),
+            rms_norm_eps: getf("rms_norm_eps", 1e-6),
+            rope_theta: getf("rope_theta", 10_000.0),
+            max_position_embeddings: get("max_position_embeddings").unwrap_or(4096),
+            rope_interleaved: false,
+            model_type: value
+                .get("model_type")
+                .and_then(|v| v.as_str())
+                .unwrap_or("llama")
+                .to_string(),
+        })
+    }
+
+    /// The Hugging Face `config.json` of a model with this config.
+    pub fn to_hf(&self, tied: bool) -> serde_json::Value {
+        let architecture = match self.model_type.as_str() {
+            "qwen2" => "Qwen2ForCausalLM",
+            "mistral" => "MistralForCausalLM",
+            _ => "LlamaForCausalLM",
+        };
+        serde_json::json!({
+            "model_type": self.model_type,
+            "architectures": [architecture],
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
+            "num_hidden_layers": self.num_hidden_layers,
+            "num_attention_heads": self.num_attention_heads,
+            "num_key_value_heads": self.num_key_value_heads,
+            "head_dim": self.head_dim,
+            "rms_norm_eps": self.rms_norm_eps,
+            "rope_theta": self.rope_theta,
+            "max_position_embeddings": self.max_position_embeddings,
+            "hidden_act": "silu",
+            "tie_word_embeddings": tied,
+            "torch_dtype": "float32",
+        })
+    }
+}
+
+/// llama.cpp's conversion permutes a Llama's query and key rows so that its
+/// pairwise rope equals Hugging Face's rotation of halves; this undoes it
+/// (`[heads·d, in]`: per head, rows `(j, p)` back to `(p, j)`).
+fn unpermute_rows(w: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
+    let (rows, cols) = w.dims2()?;
+    let half = rows / heads / 2;
+    w.reshape((heads, half, 2, cols))?
+        .transpose(1, 2)?
+        .contiguous()?
+        .reshape((rows, cols))
+}
+
 #[derive(Debug, Clone)]
 struct Attention {
     q_proj: Linear,
@@ -161,6 +235,8 @@ pub struct Llama {
     rope: Rope,
     device: Device,
     context: usize,
+    /// The output layer is the embedding (no `lm_head` tensor).
+    tied: bool,
 }
 
 impl Llama {
@@ -180,10 +256,25 @@ impl Llama {
         let norm = |name: &str| -> Result<RmsNorm, EngineError> {
             Ok(RmsNorm::new(weights.tensor(name)?, eps))
         };
+        // Dense weights (training, fusing) are kept in Hugging Face's layout:
+        // a Llama GGUF's query and key rows are put back, and rope rotates halves.
+        let mut config = config;
+        let unpermute = weights.is_dense() && config.rope_interleaved;
+        if unpermute {
+            config.rope_interleaved = false;
+        }
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for i in 0..config.num_hidden_layers {
             let p = format!("model.layers.{i}");
             let proj = |name: &str| weights.linear(&format!("{p}.{name}"));
+            let rope_proj = |name: &str, heads: usize| -> Result<Linear, EngineError> {
+                if !unpermute {
+                    return proj(name);
+                }
+                let w = proj(name)?.dense_weight().map_err(EngineError::candle)?;
+                let w = unpermute_rows(&w, heads).map_err(EngineError::candle)?;
+                Ok(Linear::new(candle_core::quantized::QMatMul::Tensor(w)))
+            };
             let bias = |name: &str| weights.bias(&format!("{p}.self_attn.{name}"));
             let biases = match (bias("q_proj")?, bias("k_proj")?, bias("v_proj")?) {
                 (Some(q), Some(k), Some(v)) => Some([q, k, v]),
@@ -196,8 +287,8 @@ impl Llama {
             };
             layers.push(Layer {
                 self_attn: Attention {
-                    q_proj: proj("self_attn.q_proj")?,
-                    k_proj: proj("self_attn.k_proj")?,
+                    q_proj: rope_proj("self_attn.q_proj", config.num_attention_heads)?,
+                    k_proj: rope_proj("self_attn.k_proj", config.num_key_value_heads)?,
                     v_proj: proj("self_attn.v_proj")?,
                     o_proj: proj("self_attn.o_proj")?,
                     biases,
@@ -213,6 +304,7 @@ impl Llama {
                 post_attention_layernorm: norm(&format!("{p}.post_attention_layernorm"))?,
             });
         }
+        let tied = !weights.contains("lm_head");
         let lm_head = weights.lm_head("lm_head", "model.embed_tokens", &embed_tokens)?;
         // Llama 3.1 divides its rope frequencies by per-frequency factors.
         let factors = weights
@@ -230,6 +322,7 @@ impl Llama {
         )
         .map_err(EngineError::candle)?;
         Ok(Llama {
+            tied,
             norm: norm("model.norm")?,
             config,
             embed_tokens,
@@ -244,6 +337,11 @@ impl Llama {
     /// The config.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The device the weights are on.
+    pub fn device(&self) -> &Device {
+        &self.device
     }
 
     /// Positions the rope tables cover.
@@ -271,6 +369,121 @@ impl Llama {
                 .map(move |(name, lin)| (format!("model.layers.{i}.{name}"), lin))
             })
             .collect()
+    }
+
+    /// The Hugging Face `config.json` of this model.
+    pub fn hf_config(&self) -> serde_json::Value {
+        self.config.to_hf(self.tied)
+    }
+
+    /// The output layer's weight `[vocab, hidden]` as dense f32.
+    pub fn output_weight(&self) -> candle_core::Result<Tensor> {
+        self.lm_head.dense_weight()
+    }
+
+    /// Training: the causal mask of a batch of `t` tokens.
+    pub fn train_mask(&self, t: usize) -> candle_core::Result<Tensor> {
+        mask(t, 0, None, &self.device)
+    }
+
+    /// Training: the embedded input `[b, t, hidden]` of `ids` `[b, t]`.
+    pub fn embed_train(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        self.embed(ids)
+    }
+
+    /// Training: block `i` on `x` `[b, t, hidden]` from position 0, with
+    /// differentiable norms, rope and softmax (candle's autograd computes the
+    /// backward; the hand-written one is Gemma 3's only so far).
+    pub fn layer_train(
+        &self,
+        i: usize,
+        x: &Tensor,
+        mask: &Tensor,
+        dropout: bool,
+    ) -> candle_core::Result<Tensor> {
+        let layer = &self.layers[i];
+        let a = &layer.self_attn;
+        let (b, t, _) = x.dims3()?;
+        let h = layer.input_layernorm.forward_train(x)?;
+        let heads = |proj: &Linear, idx: usize, n: usize| -> candle_core::Result<Tensor> {
+            let mut y = proj.forward_train(&h, dropout)?;
+            if let Some(biases) = &a.biases {
+                y = y.broadcast_add(&biases[idx])?;
+            }
+            y.reshape((b, t, n, a.head_dim))?.transpose(1, 2)
+        };
+        let q = self
+            .rope
+            .apply_train(&heads(&a.q_proj, 0, a.n_head)?.contiguous()?)?;
+        let k = self
+            .rope
+            .apply_train(&heads(&a.k_proj, 1, a.n_kv)?.contiguous()?)?;
+        let v = heads(&a.v_proj, 2, a.n_kv)?.contiguous()?;
+        let group = a.n_head / a.n_kv;
+        let q = q
+            .contiguous()?
+            .reshape((b, a.n_kv, group * t, a.head_dim))?;
+        let scores = q.matmul(&k.t()?)?;
+        let probs = if scores.device().is_cpu() {
+            super::train_ops::causal_softmax(&scores, t, a.scale, None)?
+        } else {
+            let mask = mask
+                .unsqueeze(0)?
+                .broadcast_as((group, t, t))?
+                .reshape((group * t, t))?;
+            candle_nn::ops::softmax(&(scores * a.scale)?.broadcast_add(&mask)?, D::Minus1)?
+        };
+        let out = probs
+            .matmul(&v)?
+            .reshape((b, a.n_head, t, a.head_dim))?
+            .transpose(1, 2)?
+            .reshape((b, t, a.n_head * a.head_dim))?;
+        let x = (x + a.o_proj.forward_train(&out, dropout)?)?;
+        let h = layer.post_attention_layernorm.forward_train(&x)?;
+        let gated = (candle_nn::ops::silu(&layer.gate_proj.forward_train(&h, dropout)?)?
+            * layer.up_proj.forward_train(&h, dropout)?)?;
+        &x + layer.down_proj.forward_train(&gated, dropout)?
+    }
+
+    /// Training: the final norm, giving what the output layer reads.
+    pub fn final_norm_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.norm.forward_train(x)
+    }
+
+    /// Every tensor in Hugging Face names and layout, projections dense f32
+    /// with their adapters merged: what a fused model's safetensors hold.
+    pub fn export_tensors(&self) -> candle_core::Result<Vec<(String, Tensor)>> {
+        let mut out = vec![
+            (
+                "model.embed_tokens.weight".to_string(),
+                self.embed_tokens.to_dtype(candle_core::DType::F32)?,
+            ),
+            ("model.norm.weight".to_string(), self.norm.weight.clone()),
+        ];
+        if !self.tied {
+            out.push(("lm_head.weight".into(), self.lm_head.dense_weight()?));
+        }
+        for (i, layer) in self.layers.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            out.push((
+                format!("{p}.input_layernorm.weight"),
+                layer.input_layernorm.weight.clone(),
+            ));
+            out.push((
+                format!("{p}.post_attention_layernorm.weight"),
+                layer.post_attention_layernorm.weight.clone(),
+            ));
+            if let Some([q, k, v]) = &layer.self_attn.biases {
+                for (name, bias) in [("q_proj", q), ("k_proj", k), ("v_proj", v)] {
+                    out.push((format!("{p}.self_attn.{name}.bias"), bias.clone()));
+                }
+            }
+        }
+        let mut model = self.clone();
+        for (name, lin) in model.linears_mut() {
+            out.push((format!("{name}.weight"), lin.fused_weight()?));
+        }
+        Ok(out)
     }
 
     /// An empty cache for one sequence of up to `capacity` tokens.

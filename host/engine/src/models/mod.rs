@@ -30,7 +30,7 @@ pub const TRANSPOSED_COPY_LIMIT: usize = 1 << 30;
 
 /// The families lem can load, for error messages.
 pub const SUPPORTED: &str =
-    "gemma3 (GGUF or safetensors), llama / mistral / smollm2 (GGUF), qwen2 / qwen2.5 (GGUF)";
+    "gemma3, llama / mistral / smollm2, qwen2 / qwen2.5 (GGUF or safetensors)";
 
 /// A model whose projections carry Hugging Face names
 /// (`model.layers.N.self_attn.q_proj`): what LoRA adapters attach to, by name.
@@ -57,6 +57,167 @@ impl Projections for Model {
             Model::Gemma3(m) => m.linears_mut(),
             Model::Llama(m) => m.linears_mut(),
         }
+    }
+}
+
+/// What the LoRA trainer and `lem fuse` need of a family: its projections
+/// by name, a differentiable forward one block at a time, the output layer,
+/// and its tensors in Hugging Face's names and layout. A family implements
+/// this and trains; the trainer does not know which family it trains.
+pub trait TrainableModel: Projections + Clone {
+    /// The masks of one training batch length.
+    type Masks;
+    /// Width of the residual stream.
+    fn hidden_size(&self) -> usize;
+    /// Vocabulary size.
+    fn vocab_size(&self) -> usize;
+    /// Number of blocks.
+    fn num_layers(&self) -> usize;
+    /// The device the weights are on.
+    fn device(&self) -> &Device;
+    /// The output layer's weight `[vocab, hidden]`, dense f32.
+    fn output_weight(&self) -> candle_core::Result<Tensor>;
+    /// Masks for a batch of `t` tokens.
+    fn train_masks(&self, t: usize) -> candle_core::Result<Self::Masks>;
+    /// The embedded input `[b, t, hidden]` of `ids` `[b, t]`.
+    fn embed_train(&self, ids: &Tensor) -> candle_core::Result<Tensor>;
+    /// Block `i` on `x`; gradients reach the adapters and `x`.
+    fn layer_train(
+        &self,
+        i: usize,
+        x: &Tensor,
+        masks: &Self::Masks,
+        dropout: bool,
+    ) -> candle_core::Result<Tensor>;
+    /// The final norm.
+    fn final_norm_train(&self, x: &Tensor) -> candle_core::Result<Tensor>;
+    /// Every tensor in Hugging Face names, adapters merged.
+    fn export_tensors(&self) -> candle_core::Result<Vec<(String, Tensor)>>;
+    /// The Hugging Face `config.json`.
+    fn hf_config(&self) -> serde_json::Value;
+    /// The model as Gemma 3, whose hand-written CPU backward the trainer
+    /// uses when it can; `None` for families that train through autograd.
+    fn as_gemma3(&self) -> Option<&gemma3::Gemma3> {
+        None
+    }
+
+    /// The whole model, hidden states after the final norm; blocks below
+    /// `frozen_below` run without a graph.
+    fn forward_train(
+        &self,
+        ids: &Tensor,
+        frozen_below: usize,
+        dropout: bool,
+    ) -> candle_core::Result<Tensor> {
+        let masks = self.train_masks(ids.dim(1)?)?;
+        let mut x = self.embed_train(ids)?;
+        for i in 0..self.num_layers() {
+            if i < frozen_below {
+                x = x.detach();
+            }
+            x = self.layer_train(i, &x, &masks, dropout)?;
+        }
+        self.final_norm_train(&x)
+    }
+}
+
+impl TrainableModel for gemma3::Gemma3 {
+    type Masks = gemma3::TrainMasks;
+    fn hidden_size(&self) -> usize {
+        self.config().hidden_size
+    }
+    fn vocab_size(&self) -> usize {
+        self.config().vocab_size
+    }
+    fn num_layers(&self) -> usize {
+        self.config().num_hidden_layers
+    }
+    fn device(&self) -> &Device {
+        gemma3::Gemma3::device(self)
+    }
+    fn output_weight(&self) -> candle_core::Result<Tensor> {
+        gemma3::Gemma3::output_weight(self)
+    }
+    fn train_masks(&self, t: usize) -> candle_core::Result<Self::Masks> {
+        gemma3::Gemma3::train_masks(self, t)
+    }
+    fn embed_train(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        gemma3::Gemma3::embed_train(self, ids)
+    }
+    fn layer_train(
+        &self,
+        i: usize,
+        x: &Tensor,
+        masks: &Self::Masks,
+        dropout: bool,
+    ) -> candle_core::Result<Tensor> {
+        gemma3::Gemma3::layer_train(self, i, x, masks, dropout)
+    }
+    fn final_norm_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        gemma3::Gemma3::final_norm_train(self, x)
+    }
+    fn export_tensors(&self) -> candle_core::Result<Vec<(String, Tensor)>> {
+        gemma3::Gemma3::export_tensors(self)
+    }
+    fn hf_config(&self) -> serde_json::Value {
+        let mut config = serde_json::to_value(self.config()).expect("config serializes");
+        if let Some(obj) = config.as_object_mut() {
+            obj.insert("model_type".into(), "gemma3_text".into());
+            obj.insert(
+                "architectures".into(),
+                serde_json::json!(["Gemma3ForCausalLM"]),
+            );
+            obj.insert("hidden_activation".into(), "gelu_pytorch_tanh".into());
+            obj.insert("tie_word_embeddings".into(), true.into());
+            obj.insert("torch_dtype".into(), "float32".into());
+        }
+        config
+    }
+    fn as_gemma3(&self) -> Option<&gemma3::Gemma3> {
+        Some(self)
+    }
+}
+
+impl TrainableModel for llama::Llama {
+    type Masks = Tensor;
+    fn hidden_size(&self) -> usize {
+        self.config().hidden_size
+    }
+    fn vocab_size(&self) -> usize {
+        self.config().vocab_size
+    }
+    fn num_layers(&self) -> usize {
+        self.config().num_hidden_layers
+    }
+    fn device(&self) -> &Device {
+        llama::Llama::device(self)
+    }
+    fn output_weight(&self) -> candle_core::Result<Tensor> {
+        llama::Llama::output_weight(self)
+    }
+    fn train_masks(&self, t: usize) -> candle_core::Result<Tensor> {
+        self.train_mask(t)
+    }
+    fn embed_train(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        llama::Llama::embed_train(self, ids)
+    }
+    fn layer_train(
+        &self,
+        i: usize,
+        x: &Tensor,
+        mask: &Tensor,
+        dropout: bool,
+    ) -> candle_core::Result<Tensor> {
+        llama::Llama::layer_train(self, i, x, mask, dropout)
+    }
+    fn final_norm_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        llama::Llama::final_norm_train(self, x)
+    }
+    fn export_tensors(&self) -> candle_core::Result<Vec<(String, Tensor)>> {
+        llama::Llama::export_tensors(self)
+    }
+    fn hf_config(&self) -> serde_json::Value {
+        llama::Llama::hf_config(self)
     }
 }
 
@@ -172,6 +333,16 @@ impl Model {
                             .map_err(EngineError::candle)?;
                         Ok(Model::Gemma3(model))
                     }
+                    "llama" | "mistral" | "qwen2" => {
+                        let config = llama::Config::from_hf(&value).map_err(|reason| {
+                            EngineError::BadFile {
+                                path: config_path.clone(),
+                                reason,
+                            }
+                        })?;
+                        let weights = Weights::safetensors(shards, device)?;
+                        Ok(Model::Llama(llama::Llama::load(config, &weights, context)?))
+                    }
                     other => Err(EngineError::Unsupported(format!(
                         "safetensors model_type `{other}` ({}); lem loads {SUPPORTED}",
                         config_path.display()
@@ -210,10 +381,6 @@ impl Model {
                     .map_err(EngineError::candle)?;
                 Ok(Model::Gemma3(model))
             }
-            "llama" | "qwen2" if dense => Err(EngineError::Unsupported(format!(
-                "{}: training, adapters and fusing support gemma3 models; this is `{arch}`",
-                path.display()
-            ))),
             "llama" | "qwen2" => {
                 let config =
                     llama::Config::from_gguf(&arch, md).map_err(|reason| EngineError::BadFile {

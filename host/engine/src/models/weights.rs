@@ -84,6 +84,11 @@ impl Weights {
         self
     }
 
+    /// Whether projections load dense (f32), for training and fusing.
+    pub fn is_dense(&self) -> bool {
+        self.dense
+    }
+
     /// The device tensors are loaded to.
     pub fn device(&self) -> &Device {
         &self.device
