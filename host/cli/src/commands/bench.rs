@@ -3,9 +3,8 @@
 
 use super::engine_args::ModelArgs;
 use crate::table;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use lem_core::ChatMessage;
-use lem_engine::models::Model;
 use lem_engine::{Event, Request, SamplingParams};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -62,12 +61,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
         .threads
         .get_or_insert_with(super::engine_args::default_threads);
     let (engine, model_path) = args.model.load()?;
-    let Model::Gemma3(model) = engine.model() else {
-        bail!(
-            "lem bench generate measures the Gemma 3 engine; this model is {}",
-            engine.model().family()
-        )
-    };
+    let model = engine.model();
     let prompt: Vec<u32> = std::iter::once(2)
         .chain((0..args.prompt_tokens as u32 - 1).map(|i| 818 + i % 500))
         .collect();
