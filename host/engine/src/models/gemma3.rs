@@ -397,19 +397,7 @@ impl Gemma3 {
         if !self.device.is_cpu() {
             return Ok(false);
         }
-        let mut linears = self.linears_mut();
-        let mut bytes = 0;
-        for (_, lin) in &linears {
-            let (out, inp) = lin.dims()?;
-            bytes += out * inp * 4;
-        }
-        if bytes > limit {
-            return Ok(false);
-        }
-        for (_, lin) in &mut linears {
-            lin.add_transposed_copy()?;
-        }
-        Ok(true)
+        super::keep_transposed_copies(self, limit)
     }
 
     /// The output layer's weight `[vocab, hidden]` as dense f32 (the tied
