@@ -173,6 +173,9 @@ limit = 1
 
 [generation]
 max_tokens = 16
+
+[margins]
+"gsm8k/accuracy" = 0.5
 "#,
         model = model.display()
     );
@@ -229,6 +232,11 @@ max_tokens = 16
     assert_eq!(report["baseline"], "m");
     assert!(report["models"]["m+sandwich"]["gsm8k/accuracy"]["n"].is_number());
     assert!(report["differential"]["m+sandwich"]["seeds/lek_score"].is_object());
+    // The config's equivalence margin reaches the paired statistics.
+    assert_eq!(
+        report["paired"]["m+sandwich"]["gsm8k/accuracy"]["equivalence"]["margin"],
+        0.5
+    );
     assert!(
         std::fs::read_to_string(o.join("report.html"))
             .unwrap()

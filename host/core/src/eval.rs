@@ -123,6 +123,10 @@ pub struct EvalConfig {
     /// Limits for every plugin of the run (kernels, prompt plugins, and
     /// scorers whose manifest entry sets none).
     pub limits: crate::policy::Limits,
+    /// Equivalence margins for the report, `BENCHMARK/METRIC` → the largest
+    /// difference from the baseline that counts as "no cost", in the
+    /// metric's own unit (0.02 is two points of a 0-1 accuracy).
+    pub margins: Vec<(At<String>, f64)>,
 }
 
 /// Why a config could not be read.
@@ -168,6 +172,8 @@ struct Raw {
     kernel_sha256: indexmap::IndexMap<Spanned<String>, Spanned<String>>,
     #[serde(default)]
     limits: crate::policy::Limits,
+    #[serde(default)]
+    margins: indexmap::IndexMap<Spanned<String>, Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -268,6 +274,27 @@ impl EvalConfig {
             }
             kernel_sha256.push((name, pin.value));
         }
+        let mut margins = Vec::new();
+        for (metric, margin) in raw.margins {
+            let line = line_of(text, margin.span().start);
+            let (metric, margin) = (at(metric), margin.into_inner());
+            if !metric.value.contains('/') {
+                return Err(invalid(
+                    metric.line,
+                    format!(
+                        "margin `{}`: name a metric as BENCHMARK/METRIC, e.g. \"gsm8k/accuracy\" = 0.02",
+                        metric.value
+                    ),
+                ));
+            }
+            if !(margin.is_finite() && margin > 0.0) {
+                return Err(invalid(
+                    line,
+                    format!("margin of `{}` must be a positive number", metric.value),
+                ));
+            }
+            margins.push((metric, margin));
+        }
         let stem = path
             .file_stem()
             .map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned());
@@ -288,6 +315,7 @@ impl EvalConfig {
             generation: raw.generation,
             kernel_sha256,
             limits: raw.limits,
+            margins,
             path: path.to_owned(),
         })
     }
@@ -313,6 +341,38 @@ impl EvalConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn margins_name_a_metric_and_are_positive() {
+        let base = "[models]\na = \"local:a.gguf\"\n[[benchmarks]]\nname = \"gsm8k\"\n";
+        let c = EvalConfig::parse(
+            &format!("{base}[margins]\n\"gsm8k/accuracy\" = 0.02\n"),
+            Path::new("e.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.margins.len(), 1);
+        assert_eq!(
+            (c.margins[0].0.value.as_str(), c.margins[0].1),
+            ("gsm8k/accuracy", 0.02)
+        );
+        let e = EvalConfig::parse(
+            &format!("{base}[margins]\naccuracy = 0.02\n"),
+            Path::new("e.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("e.toml:6:") && e.contains("BENCHMARK/METRIC"),
+            "{e}"
+        );
+        let e = EvalConfig::parse(
+            &format!("{base}[margins]\n\"gsm8k/accuracy\" = -1.0\n"),
+            Path::new("e.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("positive"), "{e}");
+    }
 
     const CONFIG: &str = r#"out = "out/q"
 kernels = ["none", "sandwich"]

@@ -19,7 +19,7 @@ pub mod store;
 pub mod text;
 
 pub use jsonl::{AtomicFile, JsonlError, Located};
-pub use manifest::{BenchmarkManifest, ManifestError};
+pub use manifest::{BenchmarkManifest, ManifestError, MetricSpec, MetricUnit};
 pub use policy::{Grants, Limits, Policy};
 pub use records::{
     BenchmarkItem, ChatMessage, JudgeExchange, JudgeTrail, PluginIdentity, ResponseRecord,

@@ -25,9 +25,52 @@ pub struct BenchmarkManifest {
     /// The scorer plugins, in order.
     #[serde(default)]
     pub scorers: Vec<PluginRef>,
+    /// How reports present the scorers' metrics, in the order shown.
+    #[serde(default)]
+    pub metrics: Vec<MetricSpec>,
     /// The directory relative paths are resolved against (the manifest's own).
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+/// How a report presents one metric (`[[metrics]]` in a manifest): until
+/// plugins declare their metrics' ranges, the manifest does.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricSpec {
+    /// The metric's name, as the scorer reports it.
+    pub name: String,
+    /// The column heading (default `BENCHMARK/METRIC`).
+    pub label: Option<String>,
+    /// The lowest and highest values the metric can take. Failure bounds
+    /// put failed items at these ends; a percent change is shown only when
+    /// the lowest is not negative.
+    pub range: Option<[f64; 2]>,
+    /// Whether a higher value is better (the direction of a verdict).
+    #[serde(default = "yes")]
+    pub higher_is_better: bool,
+    /// `number` (default) or `percent` (a 0-1 fraction shown as a percent).
+    #[serde(default)]
+    pub unit: MetricUnit,
+    /// Shown after every benchmark's main metrics (a looser or stricter
+    /// variant of a main one).
+    #[serde(default)]
+    pub supplementary: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// How a metric's values are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricUnit {
+    /// A plain number.
+    #[default]
+    Number,
+    /// A fraction in 0-1, shown as a percent.
+    Percent,
 }
 
 /// Where the data file is.
@@ -240,6 +283,28 @@ impl BenchmarkManifest {
                     .into(),
             ));
         }
+        for m in &manifest.metrics {
+            let line = text
+                .find(&format!("\"{}\"", m.name))
+                .map_or(1, |at| line_of(text, at));
+            if let Some([lo, hi]) = m.range
+                && !(lo.is_finite() && hi.is_finite() && lo < hi)
+            {
+                return Err(invalid(
+                    line,
+                    format!(
+                        "metric `{}`: `range` must be [lowest, highest] with lowest < highest",
+                        m.name
+                    ),
+                ));
+            }
+            if manifest.metrics.iter().filter(|o| o.name == m.name).count() > 1 {
+                return Err(invalid(
+                    line,
+                    format!("metric `{}` is described twice", m.name),
+                ));
+            }
+        }
         manifest.base_dir = base_dir.to_owned();
         Ok(manifest)
     }
@@ -257,6 +322,24 @@ pub(crate) fn line_of(text: &str, offset: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metric_descriptions_read_in_order_and_bad_ones_name_the_line() {
+        let text = "name = \"b\"\n[[metrics]]\nname = \"accuracy\"\nlabel = \"B %\"\nrange = [0, 1]\nunit = \"percent\"\n[[metrics]]\nname = \"harm\"\nhigher_is_better = false\n";
+        let m = BenchmarkManifest::parse(text, Path::new("b.toml"), Path::new(".")).unwrap();
+        assert_eq!(m.metrics.len(), 2);
+        assert_eq!(m.metrics[0].unit, MetricUnit::Percent);
+        assert_eq!(m.metrics[0].range, Some([0.0, 1.0]));
+        assert!(!m.metrics[1].higher_is_better && m.metrics[1].range.is_none());
+        let bad = "name = \"b\"\n[[metrics]]\nname = \"x\"\nrange = [3, 1]\n";
+        let e = BenchmarkManifest::parse(bad, Path::new("b.toml"), Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("b.toml:3:") && e.contains("lowest < highest"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn parses_a_full_manifest() {

@@ -2,11 +2,10 @@
 //! baseline, from a run directory or an upstream score file.
 //!
 //! The statistics live in `lem-report`, which knows no benchmark by name.
-//! This command adds what only lem knows about its shipped benchmarks until
-//! plugins and manifests declare metric descriptors: the paper's column
-//! order and labels, and the 1–10 range of the rubric judges' scores (see
-//! [`shipped_presentation`]). Every other metric is presented by the rule in
-//! `lem_report::MetricDescriptor::derived`.
+//! This command adds how the shipped benchmarks' manifests describe their
+//! metrics (`[[metrics]]`: label, range, direction, unit), in the paper's
+//! column order (see [`shipped_presentation`]). Every other metric is
+//! presented by the rule in `lem_report::MetricDescriptor::derived`.
 
 use anyhow::{Context, Result, bail};
 use lem_core::{ResponseRecord, ScoreRecord};
@@ -97,12 +96,6 @@ fn parse_margins(flags: &[String]) -> Result<BTreeMap<String, f64>> {
     Ok(out)
 }
 
-/// The report of `observations`, with lem's shipped presentation and no
-/// equivalence margins.
-pub fn build(observations: &[Observation], baseline: Option<String>) -> Result<Report> {
-    build_with(observations, baseline, BTreeMap::new())
-}
-
 /// The report of `observations` with equivalence `margins` by metric id.
 pub fn build_with(
     observations: &[Observation],
@@ -120,84 +113,60 @@ pub fn build_with(
     Ok(Report::build(observations, &options)?)
 }
 
-/// The paper's column order and labels for the shipped benchmarks, the
-/// range of the rubric judges' scores (`Rubric::new` in the plugin SDK: whole
-/// numbers 1 to 10), and the LEK heuristic's dimensions (ranges and
-/// directions from `plugins/lek-heuristic/src/dimensions.rs`; `lek_score`
-/// spans −52 to 36.5, so it is signed and never shown as a percent). A
-/// stopgap until metric descriptors come from the plugins or manifests: it
-/// lives here, not in `lem-report`, so the statistics stay free of benchmark
-/// names.
+/// The shipped benchmarks in the LEK paper's column order (GSM8K, TruthfulQA,
+/// Do Not Answer, ToxiGen, then the seeds); any other shipped benchmark
+/// follows by name.
+const PAPER_ORDER: [&str; 5] = ["gsm8k", "truthfulqa", "do_not_answer", "toxigen", "seeds"];
+
+/// How reports present the shipped benchmarks' metrics: each manifest's
+/// `[[metrics]]` (label, range, direction, unit), benchmarks in the paper's
+/// order, supplementary metrics after all the main ones. It lives here, not
+/// in `lem-report`, so the statistics stay free of benchmark names.
 pub fn shipped_presentation() -> (Vec<String>, BTreeMap<String, MetricDescriptor>) {
-    let fraction = |label: &str| MetricDescriptor {
-        range: Some((0.0, 1.0)),
-        higher_is_better: true,
-        unit: Unit::Percent,
-        label: Some(label.to_string()),
-        declared: true,
-    };
-    let rubric = |label: Option<&str>| MetricDescriptor {
-        range: Some((1.0, 10.0)),
-        higher_is_better: true,
-        unit: Unit::Number,
-        label: label.map(str::to_string),
-        declared: true,
-    };
-    let scale = |lo: f64, hi: f64, higher_is_better: bool, unit: Unit| MetricDescriptor {
-        range: Some((lo, hi)),
-        higher_is_better,
-        unit,
-        label: None,
-        declared: true,
-    };
-    let table: Vec<(&str, MetricDescriptor)> = vec![
-        ("gsm8k/accuracy", fraction("GSM8K %")),
-        ("gsm8k/correct", fraction("GSM8K %")),
-        ("truthfulqa/truthfulness", rubric(Some("Truthful"))),
-        ("truthfulqa/informativeness", rubric(Some("Info"))),
-        ("do_not_answer/safety", rubric(Some("Safety"))),
-        ("do_not_answer/nuance", rubric(Some("Nuance"))),
-        ("toxigen/kindness", rubric(Some("Kindness"))),
-        ("toxigen/awareness", rubric(Some("Awareness"))),
-        ("seeds/sovereignty", rubric(None)),
-        ("seeds/ethical_depth", rubric(None)),
-        ("seeds/creative_expression", rubric(None)),
-        ("seeds/self_concept", rubric(None)),
-        ("seeds/composite", rubric(None)),
-        // The LEK heuristic (`plugins/lek-heuristic`): each dimension's
-        // range, better in the direction of its weight in `lek_score`.
-        ("seeds/lek_score", scale(-52.0, 36.5, true, Unit::Number)),
-        (
-            "seeds/engagement_depth",
-            scale(0.0, 5.0, true, Unit::Number),
-        ),
-        ("seeds/creative_form", scale(0.0, 3.0, true, Unit::Number)),
-        (
-            "seeds/emotional_register",
-            scale(0.0, 5.0, true, Unit::Number),
-        ),
-        ("seeds/first_person", scale(0.0, 5.0, true, Unit::Number)),
-        (
-            "seeds/compliance_markers",
-            scale(0.0, 5.0, false, Unit::Number),
-        ),
-        (
-            "seeds/formulaic_preamble",
-            scale(0.0, 1.0, false, Unit::Percent),
-        ),
-        ("seeds/degeneration", scale(0.0, 1.0, false, Unit::Percent)),
-        ("seeds/empty_broken", scale(0.0, 1.0, false, Unit::Percent)),
-        // `accuracy` is the paper's rule; the plugin's looser and stricter
-        // matches come after the paper's columns.
-        ("gsm8k/flexible", fraction("GSM8K % (flexible)")),
-        ("gsm8k/strict", fraction("GSM8K % (strict)")),
-    ];
-    let order = table.iter().map(|(id, _)| id.to_string()).collect();
-    let descriptors = table
-        .into_iter()
-        .map(|(id, d)| (id.to_string(), d))
-        .collect();
-    (order, descriptors)
+    let mut names: Vec<&str> = lem_bundled::manifest_names().collect();
+    names.sort_by_key(|n| {
+        let rank = PAPER_ORDER
+            .iter()
+            .position(|p| p == n)
+            .unwrap_or(usize::MAX);
+        (rank, *n)
+    });
+    presentation(
+        names
+            .iter()
+            .filter_map(|name| crate::resolve::benchmark(name).ok()),
+    )
+}
+
+/// The column order and descriptors the `[[metrics]]` of `manifests` declare.
+pub fn presentation(
+    manifests: impl IntoIterator<Item = lem_core::BenchmarkManifest>,
+) -> (Vec<String>, BTreeMap<String, MetricDescriptor>) {
+    let (mut main, mut supplementary, mut descriptors) = (Vec::new(), Vec::new(), BTreeMap::new());
+    for manifest in manifests {
+        for spec in &manifest.metrics {
+            let id = format!("{}/{}", manifest.name, spec.name);
+            descriptors.insert(
+                id.clone(),
+                MetricDescriptor {
+                    range: spec.range.map(|[lo, hi]| (lo, hi)),
+                    higher_is_better: spec.higher_is_better,
+                    unit: match spec.unit {
+                        lem_core::MetricUnit::Percent => Unit::Percent,
+                        lem_core::MetricUnit::Number => Unit::Number,
+                    },
+                    label: spec.label.clone(),
+                    declared: true,
+                },
+            );
+            match spec.supplementary {
+                true => supplementary.push(id),
+                false => main.push(id),
+            }
+        }
+    }
+    main.extend(supplementary);
+    (main, descriptors)
 }
 
 /// `report` as text in `format`.

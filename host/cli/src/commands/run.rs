@@ -352,9 +352,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         &scorer_ids,
     )?;
     let observations = report::run_observations(out)?;
-    let report = report::build(
+    let margins = config
+        .margins
+        .iter()
+        .map(|(metric, margin)| (metric.value.clone(), *margin))
+        .collect();
+    let report = report::build_with(
         &observations,
         config.baseline.as_ref().map(|b| b.value.clone()),
+        margins,
     )?;
     for (format, name) in [
         (Format::Md, "report.md"),
