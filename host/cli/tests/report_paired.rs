@@ -410,7 +410,7 @@ fn run_dir(dir: &Path) {
         ],
     );
     // Items that could not be generated are listed beside the responses, in
-    // another shape: not responses.
+    // another shape: not responses, but failures of every metric.
     write(
         dir.join("responses/base+kernel/ethics.failures.jsonl"),
         vec![serde_json::json!({"id": "e3", "stage": "model", "kind": "model", "message": "x"})],
@@ -464,6 +464,11 @@ fn a_run_directory_gives_the_item_browser_its_prompts_responses_and_judge_answer
         "{html}"
     );
     assert!(html.contains("data-flips=\"\" data-failed=\"1\""), "{html}");
+    // e3 could not be generated for the kernel run: the browser says so.
+    assert!(
+        html.contains("not generated (model: model)</strong>: x</p>"),
+        "{html}"
+    );
 
     let out = Command::new(env!("CARGO_BIN_EXE_lem"))
         .args(["report", "--baseline", "base", "--format", "json"])

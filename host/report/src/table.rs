@@ -505,8 +505,19 @@ impl Report {
         // count those failures against: they are listed apart, never shown
         // as a column named after the scorer.
         let mut unscored: Vec<Unscored> = Vec::new();
+        // An item of no particular scorer (one that could not be generated)
+        // failed every metric of its benchmark.
+        let known_for = |o: &Observation| -> Vec<&str> {
+            known
+                .iter()
+                .filter(|((b, s), _)| {
+                    *b == o.benchmark && (o.scorer.is_none() || *s == o.scorer.as_deref())
+                })
+                .flat_map(|(_, metrics)| metrics.iter().copied())
+                .collect()
+        };
         for o in observations.iter().filter(|o| o.failed) {
-            if known.contains_key(&(o.benchmark.as_str(), o.scorer.as_deref())) {
+            if !known_for(o).is_empty() {
                 continue;
             }
             match unscored
@@ -525,11 +536,9 @@ impl Report {
 
         let contributions = |o: &Observation| -> Vec<(MetricKey, Option<f64>)> {
             if o.failed {
-                known
-                    .get(&(o.benchmark.as_str(), o.scorer.as_deref()))
+                known_for(o)
                     .into_iter()
-                    .flatten()
-                    .map(|m| (MetricKey::new(&o.benchmark, *m), None))
+                    .map(|m| (MetricKey::new(&o.benchmark, m), None))
                     .collect()
             } else {
                 o.metrics

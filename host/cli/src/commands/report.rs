@@ -210,7 +210,65 @@ pub fn run_observations(dir: &Path) -> Result<Vec<Observation>> {
             observations.push(o);
         }
     }
+    observations.extend(generation_failures(&dir.join("responses"))?);
     Ok(observations)
+}
+
+/// One line of `responses/RUN/BENCH.failures.jsonl`: an item that could not
+/// be generated.
+#[derive(serde::Deserialize)]
+struct GenerationFailure {
+    id: String,
+    stage: String,
+    kind: String,
+    message: String,
+}
+
+/// The items under `dir` that could not be generated, as failed
+/// observations of no particular scorer: they count against every metric of
+/// their benchmark, and the item browser shows why.
+fn generation_failures(dir: &Path) -> Result<Vec<Observation>> {
+    let mut out = Vec::new();
+    if !dir.is_dir() {
+        return Ok(out);
+    }
+    let mut files = Vec::new();
+    collect_jsonl(dir, &mut files)?;
+    files.sort();
+    for file in files {
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+        let Some(benchmark) = name
+            .as_deref()
+            .and_then(|n| n.strip_suffix(".failures.jsonl"))
+        else {
+            continue;
+        };
+        let model = file
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for record in lem_core::jsonl::read::<GenerationFailure>(&file)? {
+            let f = record.value;
+            out.push(Observation {
+                benchmark: benchmark.to_string(),
+                model: model.clone(),
+                item_id: f.id,
+                domain: None,
+                metrics: BTreeMap::new(),
+                failed: true,
+                scorer: None,
+                detail: lem_report::Detail {
+                    error: Some((
+                        format!("not generated ({}: {})", f.stage, f.kind),
+                        f.message,
+                    )),
+                    ..lem_report::Detail::default()
+                },
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// (benchmark, model, item) → (prompt as sent, response) of every response
