@@ -17,21 +17,7 @@ fn stderr(o: &Output) -> String {
 /// Qwen2.5-Coder-0.5B-Instruct as `scripts/setup` installs it, with the
 /// Qwen 3 tokenizer files beside it; `None` (SKIPPED) without it, a failure in CI.
 fn qwen() -> Option<PathBuf> {
-    let dir = lem_core::lem_home().join("models/qwen2.5-coder-0.5b-instruct");
-    if dir.join("tokenizer_config.json").is_file() {
-        return Some(dir);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "Qwen2.5-Coder-0.5B-Instruct is not installed at {}; .ci/run must run scripts/setup",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: Qwen2.5-Coder-0.5B-Instruct is not installed at {}; run scripts/setup",
-        dir.display()
-    );
-    None
+    lem_engine::testing::installed("models/qwen2.5-coder-0.5b-instruct/tokenizer_config.json")
 }
 
 /// The Qwen 3 template calls `startswith`, `split`, `strip` and friends,

@@ -275,3 +275,24 @@ pub fn write_tiny_llama_gguf(path: &Path, arch: &str, seed: u64) {
     let mut file = std::fs::File::create(path).expect("create the tiny GGUF");
     write(&mut file, &meta_refs, &tensor_refs).expect("write the tiny GGUF");
 }
+
+/// A file `scripts/setup` installs, by its path under `LEM_HOME`: `None`
+/// (the test says SKIPPED, with what to run) when it is missing; in CI a
+/// missing file is a failure, never a silent pass.
+pub fn installed(relative: &str) -> Option<std::path::PathBuf> {
+    let path = lem_core::lem_home().join(relative);
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "{} is not installed; .ci/run must run scripts/setup",
+            path.display()
+        );
+    }
+    eprintln!(
+        "SKIPPED: {} is not installed; run scripts/setup",
+        path.display()
+    );
+    None
+}

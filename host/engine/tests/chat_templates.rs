@@ -21,21 +21,7 @@ fn fixture() -> Value {
 }
 
 fn installed(relative: &str) -> Option<PathBuf> {
-    let path = lem_core::lem_home().join(relative);
-    if path.is_file() {
-        return Some(path);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "{} is not installed; .ci/run must run scripts/setup",
-            path.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: {} is not installed; run scripts/setup",
-        path.display()
-    );
-    None
+    lem_engine::testing::installed(relative)
 }
 
 fn conversation(fixture: &Value, name: &str) -> Vec<ChatMessage> {

@@ -8,21 +8,8 @@ use lem_engine::tokenizer::Tokenizer;
 use std::path::PathBuf;
 
 fn qwen_dir() -> Option<PathBuf> {
-    let dir = lem_core::lem_home().join("models/qwen2.5-coder-0.5b-instruct");
-    if dir.join("tokenizer.json").is_file() {
-        return Some(dir);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "{} is not installed; .ci/run must run scripts/setup",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: {} is not installed; run scripts/setup",
-        dir.display()
-    );
-    None
+    lem_engine::testing::installed("models/qwen2.5-coder-0.5b-instruct/tokenizer.json")
+        .and_then(|p| p.parent().map(PathBuf::from))
 }
 
 /// Sentences of our own, combined into a few hundred test strings with

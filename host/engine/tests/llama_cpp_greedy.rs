@@ -17,20 +17,9 @@ use lem_core::ChatMessage;
 use lem_engine::{Engine, Event, LoadOptions, Request, SamplingParams};
 
 fn check(name: &str, file: &str, user: &str, prompt: &[u32], llama_cpp: &[u32]) {
-    let path = lem_core::lem_home().join("models").join(name).join(file);
-    if !path.is_file() {
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "{} is not installed; .ci/run must run scripts/setup",
-                path.display()
-            );
-        }
-        eprintln!(
-            "SKIPPED: {} is not installed; run scripts/setup",
-            path.display()
-        );
+    let Some(path) = lem_engine::testing::installed(&format!("models/{name}/{file}")) else {
         return;
-    }
+    };
     // The GGUF alone: its own tokenizer and template.
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join(file);

@@ -10,22 +10,9 @@ use lem_engine::{Engine, Event, LoadOptions, Request, SamplingParams};
 use std::path::PathBuf;
 
 fn gguf() -> Option<PathBuf> {
-    let path = lem_core::lem_home()
-        .join("models/qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
-    if path.is_file() {
-        return Some(path);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "{} is not installed; .ci/run must run scripts/setup",
-            path.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: {} is not installed; run scripts/setup",
-        path.display()
-    );
-    None
+    lem_engine::testing::installed(
+        "models/qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    )
 }
 
 fn engine(path: &PathBuf) -> Engine {

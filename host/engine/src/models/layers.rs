@@ -156,6 +156,40 @@ impl KvCache {
     pub fn remaining(&self) -> usize {
         self.capacity - self.len
     }
+
+    /// Refuses a prefill of `tokens` this cache cannot take.
+    pub(crate) fn check_prefill(&self, tokens: &[u32]) -> Result<(), crate::EngineError> {
+        if tokens.is_empty() {
+            return Err(crate::EngineError::BadInput("empty prompt".into()));
+        }
+        if tokens.len() > self.remaining() {
+            return Err(crate::EngineError::ContextFull {
+                needed: self.len + tokens.len(),
+                capacity: self.capacity,
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuses a decode step that is not one token per cache, or that a
+    /// full cache cannot take.
+    pub(crate) fn check_decode(
+        tokens: &[u32],
+        caches: &[&mut KvCache],
+    ) -> Result<(), crate::EngineError> {
+        if tokens.len() != caches.len() || tokens.is_empty() {
+            return Err(crate::EngineError::BadInput(
+                "decode needs one token per cache".into(),
+            ));
+        }
+        if let Some(c) = caches.iter().find(|c| c.remaining() == 0) {
+            return Err(crate::EngineError::ContextFull {
+                needed: c.len + 1,
+                capacity: c.capacity,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Keys and values enter the cache rounded to f16, as in llama.cpp's default

@@ -520,15 +520,7 @@ impl Llama {
     /// Runs `tokens` of one sequence through the model, appending them to its
     /// cache, and returns the logits `[vocab]` of the last one.
     pub fn prefill(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor, EngineError> {
-        if tokens.is_empty() {
-            return Err(EngineError::BadInput("empty prompt".into()));
-        }
-        if tokens.len() > cache.remaining() {
-            return Err(EngineError::ContextFull {
-                needed: cache.len + tokens.len(),
-                capacity: cache.capacity,
-            });
-        }
+        cache.check_prefill(tokens)?;
         self.prefill_inner(tokens, cache)
             .map_err(EngineError::candle)
     }
@@ -570,17 +562,7 @@ impl Llama {
         tokens: &[u32],
         caches: &mut [&mut KvCache],
     ) -> Result<Tensor, EngineError> {
-        if tokens.len() != caches.len() || tokens.is_empty() {
-            return Err(EngineError::BadInput(
-                "decode needs one token per cache".into(),
-            ));
-        }
-        if let Some(c) = caches.iter().find(|c| c.remaining() == 0) {
-            return Err(EngineError::ContextFull {
-                needed: c.len + 1,
-                capacity: c.capacity,
-            });
-        }
+        KvCache::check_decode(tokens, caches)?;
         self.decode_inner(tokens, caches)
             .map_err(EngineError::candle)
     }
