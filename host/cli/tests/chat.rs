@@ -15,18 +15,17 @@ fn stderr(o: &Output) -> String {
 }
 
 /// Qwen2.5-Coder-0.5B-Instruct as `scripts/setup` installs it, with the
-/// Qwen 3 tokenizer files beside it; `None` (SKIPPED) without it, a failure in CI.
-fn qwen() -> Option<PathBuf> {
+/// Qwen 3 tokenizer files beside it.
+fn qwen() -> PathBuf {
     lem_engine::testing::installed("models/qwen2.5-coder-0.5b-instruct/tokenizer_config.json")
 }
 
 /// The Qwen 3 template calls `startswith`, `split`, `strip` and friends,
 /// which lem's renderer once lacked: `lem chat` failed before generating.
 #[test]
+#[ignore = "needs scripts/setup"]
 fn chat_answers_on_qwen_with_the_qwen3_template() {
-    if qwen().is_none() {
-        return;
-    }
+    qwen();
     let out = lem(&[
         "chat",
         "--model",

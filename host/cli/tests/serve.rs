@@ -62,8 +62,9 @@ fn post(base: &str, path: &str, body: Value) -> reqwest::blocking::Response {
 }
 
 #[test]
+#[ignore = "needs scripts/setup"]
 fn answers_an_openai_client_and_judges_for_a_rubric_plugin() {
-    let Some(model) = model() else { return };
+    let model = model();
     let server = serve(&model);
     let base = &server.base;
 

@@ -276,23 +276,17 @@ pub fn write_tiny_llama_gguf(path: &Path, arch: &str, seed: u64) {
     write(&mut file, &meta_refs, &tensor_refs).expect("write the tiny GGUF");
 }
 
-/// A file `scripts/setup` installs, by its path under `LEM_HOME`: `None`
-/// (the test says SKIPPED, with what to run) when it is missing; in CI a
-/// missing file is a failure, never a silent pass.
-pub fn installed(relative: &str) -> Option<std::path::PathBuf> {
+/// A file `scripts/setup` installs, by its path under `LEM_HOME`. Tests that
+/// need one are `#[ignore = "needs scripts/setup"]`: `cargo test` lists them
+/// as ignored, and `scripts/test` (set-up first) runs them with
+/// `--include-ignored`; run so, a missing file is a failure that says what
+/// to do, never a silent pass.
+pub fn installed(relative: &str) -> std::path::PathBuf {
     let path = lem_core::lem_home().join(relative);
-    if path.exists() {
-        return Some(path);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "{} is not installed; .ci/run must run scripts/setup",
-            path.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: {} is not installed; run scripts/setup",
+    assert!(
+        path.exists(),
+        "{} is not installed: run scripts/setup (scripts/test does, then runs the tests that need it)",
         path.display()
     );
-    None
+    path
 }

@@ -1,7 +1,7 @@
 //! LoRA on the real Qwen2.5-Coder-0.5B-Instruct (GGUF, dequantized to f32;
 //! installed by `scripts/setup`) with our `training/` sample: ten steps lower
 //! the loss on the examples trained on, and the fused model loads whole and
-//! generates. Without the model this says SKIPPED (and fails in CI). About
+//! generates. Ignored by plain `cargo test`; `scripts/test` runs it. About
 //! 90 s on 2 cores (2.5 s a step; the fuse writes 2 GB of f32 weights).
 
 use candle_core::Device;
@@ -13,7 +13,7 @@ use lem_train::lora::{LoraSpec, parse_targets};
 use lem_train::{TrainConfig, Trainer};
 use std::path::{Path, PathBuf};
 
-fn gguf() -> Option<PathBuf> {
+fn gguf() -> PathBuf {
     lem_engine::testing::installed(
         "models/qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
     )
@@ -28,8 +28,9 @@ fn dense(path: &Path) -> lem_engine::models::llama::Llama {
 }
 
 #[test]
+#[ignore = "needs scripts/setup"]
 fn ten_lora_steps_lower_the_loss_and_the_fused_model_generates() {
-    let Some(gguf) = gguf() else { return };
+    let gguf = gguf();
     let training = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../training");
     let tmp = tempfile::tempdir().unwrap();
     let config = TrainConfig {

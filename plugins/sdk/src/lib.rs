@@ -13,7 +13,7 @@
 //! The helpers ([`json`], [`record`], [`rubric`]) are plain Rust so they can
 //! be unit tested natively.
 //!
-//! ```ignore
+//! ```no_run
 //! use lem_plugin_sdk::scorer::{Item, PluginError, PluginInfo, ScoreCard, Scorer};
 //!
 //! struct Length;
