@@ -12,8 +12,7 @@
 //! (`model.layers.N.self_attn.q_proj`); GGUF files are read through the
 //! name map in [`super::weights`].
 
-use super::decode_attention;
-use super::layers::{self, KvCache, RmsNorm, Rope, mask, round_f16};
+use super::layers::{self, KvCache, RmsNorm, Rope, mask};
 use super::linear::Linear;
 use super::weights::Weights;
 use crate::EngineError;
@@ -564,7 +563,7 @@ impl Gemma3 {
         let mut x = self.embed(&ids)?;
         let causal = mask(t, start, None, &self.device)?;
         let windowed = mask(t, start, Some(self.config.sliding_window), &self.device)?;
-        for (layer, (k_cache, v_cache)) in self.layers.iter().zip(&cache.layers) {
+        for (li, layer) in self.layers.iter().enumerate() {
             let a = &layer.self_attn;
             let h = layer.input_layernorm.forward(&x)?;
             let (q, k, v) = a.project(&h, 1, t)?;
@@ -575,18 +574,9 @@ impl Gemma3 {
             };
             let q = rope.apply(&q, start)?;
             let k = rope.apply(&k, start)?;
-            let (k, v) = (round_f16(&k)?, round_f16(&v)?);
-            k_cache.slice_set(&k, 2, start)?;
-            v_cache.slice_set(&v.contiguous()?, 2, start)?;
-            let keys = k_cache.narrow(2, 0, start + t)?;
-            let values = v_cache.narrow(2, 0, start + t)?;
             let m = if layer.sliding { &windowed } else { &causal };
-            let out = a.attend(&q, &keys, &values, Some(m))?;
-            let out = a.o_proj.forward(&out.transpose(1, 2)?.reshape((
-                1,
-                t,
-                a.n_head * a.head_dim,
-            ))?)?;
+            let out = layers::prompt_attention(cache, li, &q, &k, &v, start, m, &a.shape())?;
+            let out = a.o_proj.forward(&out)?;
             x = layer.finish(&x, &out)?;
         }
         cache.len += t;
@@ -627,37 +617,7 @@ impl Gemma3 {
             };
             let q = rope.apply_each(&q, &positions)?;
             let k = rope.apply_each(&k, &positions)?;
-            let (k, v) = (round_f16(&k)?, round_f16(&v)?.contiguous()?);
-            let mut outs = Vec::with_capacity(b);
-            for (i, cache) in caches.iter().enumerate() {
-                let pos = cache.len;
-                let (k_cache, v_cache) = &cache.layers[li];
-                k_cache.slice_set(&k.narrow(0, i, 1)?, 2, pos)?;
-                v_cache.slice_set(&v.narrow(0, i, 1)?, 2, pos)?;
-                let from = match a.window {
-                    Some(w) if pos + 1 > w => pos + 1 - w,
-                    _ => 0,
-                };
-                let q = q.narrow(0, i, 1)?;
-                outs.push(if self.device.is_cpu() {
-                    let softcap = a.softcap.map(|c| c as f32);
-                    let len = pos + 1 - from;
-                    decode_attention::attend(
-                        &q,
-                        k_cache,
-                        v_cache,
-                        from,
-                        len,
-                        a.scale as f32,
-                        softcap,
-                    )?
-                } else {
-                    let keys = k_cache.narrow(2, from, pos + 1 - from)?;
-                    let values = v_cache.narrow(2, from, pos + 1 - from)?;
-                    a.attend(&q, &keys, &values, None)?
-                });
-            }
-            let out = Tensor::cat(&outs, 0)?.reshape((b, 1, a.n_head * a.head_dim))?;
+            let out = layers::token_attention(caches, li, &q, &k, &v, &a.shape())?;
             let out = a.o_proj.forward(&out)?;
             x = layer.finish(&x, &out)?;
         }
@@ -694,15 +654,16 @@ impl Attention {
         Ok((self.q_norm.forward(&q)?, self.k_norm.forward(&k)?, v))
     }
 
-    /// Attention of one sequence with a mask; see [`layers::attend`].
-    fn attend(
-        &self,
-        q: &Tensor,
-        keys: &Tensor,
-        values: &Tensor,
-        mask: Option<&Tensor>,
-    ) -> candle_core::Result<Tensor> {
-        layers::attend(q, keys, values, mask, self.n_kv, self.scale, self.softcap)
+    /// What the shared attention needs of this layer's.
+    fn shape(&self) -> layers::AttentionShape {
+        layers::AttentionShape {
+            n_head: self.n_head,
+            n_kv: self.n_kv,
+            head_dim: self.head_dim,
+            scale: self.scale,
+            softcap: self.softcap,
+            window: self.window,
+        }
     }
 }
 

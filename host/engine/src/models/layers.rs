@@ -195,7 +195,7 @@ impl KvCache {
 /// Keys and values enter the cache rounded to f16, as in llama.cpp's default
 /// f16 cache: with it, greedy decoding of the reference GGUF agrees with
 /// llama.cpp token for token (without it, from the 19th token on).
-pub(crate) fn round_f16(x: &Tensor) -> candle_core::Result<Tensor> {
+fn round_f16(x: &Tensor) -> candle_core::Result<Tensor> {
     x.to_dtype(DType::F16)?.to_dtype(DType::F32)
 }
 
@@ -252,6 +252,106 @@ pub(crate) fn attend(
     probs
         .matmul(&values.contiguous()?)?
         .reshape((1, n_head, t, head_dim))
+}
+
+/// What one layer's attention needs beyond its tensors: heads, the score
+/// scale, a softcap and a sliding window.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AttentionShape {
+    pub(crate) n_head: usize,
+    pub(crate) n_kv: usize,
+    pub(crate) head_dim: usize,
+    pub(crate) scale: f64,
+    pub(crate) softcap: Option<f64>,
+    pub(crate) window: Option<usize>,
+}
+
+/// A prompt's attention in layer `layer` of one sequence: `k`, `v`
+/// `[1, kv, t, d]` enter the cache at `start`, rounded to f16 (see
+/// [`round_f16`]); `q` `[1, heads, t, d]` attends rows `0..start + t` under
+/// `mask` `[t, start + t]`. Returns `[1, t, heads·d]`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn prompt_attention(
+    cache: &KvCache,
+    layer: usize,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    start: usize,
+    mask: &Tensor,
+    shape: &AttentionShape,
+) -> candle_core::Result<Tensor> {
+    let t = q.dim(2)?;
+    let (k_cache, v_cache) = &cache.layers[layer];
+    k_cache.slice_set(&round_f16(k)?, 2, start)?;
+    v_cache.slice_set(&round_f16(v)?.contiguous()?, 2, start)?;
+    let keys = k_cache.narrow(2, 0, start + t)?;
+    let values = v_cache.narrow(2, 0, start + t)?;
+    attend(
+        q,
+        &keys,
+        &values,
+        Some(mask),
+        shape.n_kv,
+        shape.scale,
+        shape.softcap,
+    )?
+    .transpose(1, 2)?
+    .reshape((1, t, shape.n_head * shape.head_dim))
+}
+
+/// One new token per sequence in layer `layer`: row `i` of `k`, `v`
+/// `[b, kv, 1, d]` enters cache `i` at its length, rounded to f16, and row
+/// `i` of `q` `[b, heads, 1, d]` attends that cache's rows within the window
+/// (one fused op per sequence on the CPU, see [`super::decode_attention`]).
+/// Returns `[b, 1, heads·d]`; the caches' lengths are not advanced.
+pub(crate) fn token_attention(
+    caches: &[&mut KvCache],
+    layer: usize,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    shape: &AttentionShape,
+) -> candle_core::Result<Tensor> {
+    let b = caches.len();
+    let (k, v) = (round_f16(k)?, round_f16(v)?.contiguous()?);
+    let mut outs = Vec::with_capacity(b);
+    for (i, cache) in caches.iter().enumerate() {
+        let pos = cache.len;
+        let (k_cache, v_cache) = &cache.layers[layer];
+        k_cache.slice_set(&k.narrow(0, i, 1)?, 2, pos)?;
+        v_cache.slice_set(&v.narrow(0, i, 1)?, 2, pos)?;
+        let from = match shape.window {
+            Some(w) if pos + 1 > w => pos + 1 - w,
+            _ => 0,
+        };
+        let len = pos + 1 - from;
+        let q = q.narrow(0, i, 1)?;
+        outs.push(if q.device().is_cpu() {
+            super::decode_attention::attend(
+                &q,
+                k_cache,
+                v_cache,
+                from,
+                len,
+                shape.scale as f32,
+                shape.softcap.map(|c| c as f32),
+            )?
+        } else {
+            let keys = k_cache.narrow(2, from, len)?;
+            let values = v_cache.narrow(2, from, len)?;
+            attend(
+                &q,
+                &keys,
+                &values,
+                None,
+                shape.n_kv,
+                shape.scale,
+                shape.softcap,
+            )?
+        });
+    }
+    Tensor::cat(&outs, 0)?.reshape((b, 1, shape.n_head * shape.head_dim))
 }
 
 #[cfg(test)]

@@ -14,8 +14,7 @@
 //! (`model.layers.N.self_attn.q_proj`), read from GGUF files through the
 //! llama.cpp name map in [`super::weights`].
 
-use super::decode_attention;
-use super::layers::{self, KvCache, RmsNorm, Rope, mask, round_f16};
+use super::layers::{self, KvCache, RmsNorm, Rope, mask};
 use super::linear::Linear;
 use super::weights::Weights;
 use crate::EngineError;
@@ -180,6 +179,18 @@ struct Attention {
 }
 
 impl Attention {
+    /// What the shared attention needs of this layer's (no softcap, no window).
+    fn shape(&self) -> layers::AttentionShape {
+        layers::AttentionShape {
+            n_head: self.n_head,
+            n_kv: self.n_kv,
+            head_dim: self.head_dim,
+            scale: self.scale,
+            softcap: None,
+            window: None,
+        }
+    }
+
     /// Projects `h` [b, t, hidden] to q [b, heads, t, d] and k, v [b, kv, t, d].
     fn project(
         &self,
@@ -531,23 +542,14 @@ impl Llama {
         let ids = Tensor::from_slice(tokens, (1, t), &self.device)?;
         let mut x = self.embed(&ids)?;
         let causal = mask(t, start, None, &self.device)?;
-        for (layer, (k_cache, v_cache)) in self.layers.iter().zip(&cache.layers) {
+        for (li, layer) in self.layers.iter().enumerate() {
             let a = &layer.self_attn;
             let h = layer.input_layernorm.forward(&x)?;
             let (q, k, v) = a.project(&h, 1, t)?;
             let q = self.rope.apply(&q, start)?;
             let k = self.rope.apply(&k, start)?;
-            let (k, v) = (round_f16(&k)?, round_f16(&v)?);
-            k_cache.slice_set(&k, 2, start)?;
-            v_cache.slice_set(&v.contiguous()?, 2, start)?;
-            let keys = k_cache.narrow(2, 0, start + t)?;
-            let values = v_cache.narrow(2, 0, start + t)?;
-            let out = layers::attend(&q, &keys, &values, Some(&causal), a.n_kv, a.scale, None)?;
-            let out = a.o_proj.forward(&out.transpose(1, 2)?.reshape((
-                1,
-                t,
-                a.n_head * a.head_dim,
-            ))?)?;
+            let out = layers::prompt_attention(cache, li, &q, &k, &v, start, &causal, &a.shape())?;
+            let out = a.o_proj.forward(&out)?;
             x = layer.finish(&x, &out)?;
         }
         cache.len += t;
@@ -583,31 +585,7 @@ impl Llama {
             let (q, k, v) = a.project(&h, b, 1)?;
             let q = self.rope.apply_each(&q, &positions)?;
             let k = self.rope.apply_each(&k, &positions)?;
-            let (k, v) = (round_f16(&k)?, round_f16(&v)?.contiguous()?);
-            let mut outs = Vec::with_capacity(b);
-            for (i, cache) in caches.iter().enumerate() {
-                let pos = cache.len;
-                let (k_cache, v_cache) = &cache.layers[li];
-                k_cache.slice_set(&k.narrow(0, i, 1)?, 2, pos)?;
-                v_cache.slice_set(&v.narrow(0, i, 1)?, 2, pos)?;
-                let q = q.narrow(0, i, 1)?;
-                outs.push(if self.device.is_cpu() {
-                    decode_attention::attend(
-                        &q,
-                        k_cache,
-                        v_cache,
-                        0,
-                        pos + 1,
-                        a.scale as f32,
-                        None,
-                    )?
-                } else {
-                    let keys = k_cache.narrow(2, 0, pos + 1)?;
-                    let values = v_cache.narrow(2, 0, pos + 1)?;
-                    layers::attend(&q, &keys, &values, None, a.n_kv, a.scale, None)?
-                });
-            }
-            let out = Tensor::cat(&outs, 0)?.reshape((b, 1, a.n_head * a.head_dim))?;
+            let out = layers::token_attention(caches, li, &q, &k, &v, &a.shape())?;
             let out = a.o_proj.forward(&out)?;
             x = layer.finish(&x, &out)?;
         }
