@@ -201,49 +201,6 @@ impl TrainableModel for gemma3::Gemma3 {
     }
 }
 
-impl TrainableModel for llama::Llama {
-    type Masks = Tensor;
-    fn hidden_size(&self) -> usize {
-        self.config().hidden_size
-    }
-    fn vocab_size(&self) -> usize {
-        self.config().vocab_size
-    }
-    fn num_layers(&self) -> usize {
-        self.config().num_hidden_layers
-    }
-    fn device(&self) -> &Device {
-        llama::Llama::device(self)
-    }
-    fn output_weight(&self) -> candle_core::Result<Tensor> {
-        llama::Llama::output_weight(self)
-    }
-    fn train_masks(&self, t: usize) -> candle_core::Result<Tensor> {
-        self.train_mask(t)
-    }
-    fn embed_train(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
-        llama::Llama::embed_train(self, ids)
-    }
-    fn layer_train(
-        &self,
-        i: usize,
-        x: &Tensor,
-        mask: &Tensor,
-        dropout: bool,
-    ) -> candle_core::Result<Tensor> {
-        llama::Llama::layer_train(self, i, x, mask, dropout)
-    }
-    fn final_norm_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        llama::Llama::final_norm_train(self, x)
-    }
-    fn export_tensors(&self) -> candle_core::Result<Vec<(String, Tensor)>> {
-        llama::Llama::export_tensors(self)
-    }
-    fn hf_config(&self) -> serde_json::Value {
-        llama::Llama::hf_config(self)
-    }
-}
-
 /// A loaded model.
 pub enum Model {
     /// Gemma 3, lem's own implementation.
