@@ -2,6 +2,8 @@
 //! CIs against values worked out by hand; and the HTML report rendered in
 //! headless Chromium, whose DOM must hold the tables and the charts.
 
+mod chromium;
+use chromium::{chromium, headless};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -75,31 +77,6 @@ fn markdown_has_the_paper_tables() {
     let md = report("md");
     assert!(md.contains("| base"), "{md}");
     assert!(md.contains("+50"), "{md}");
-}
-
-fn chromium() -> PathBuf {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-        .expect("chromium is not installed: apt-get install chromium (scripts/test does)")
-}
-
-fn headless(chromium: &Path, profile: &Path) -> Command {
-    let mut cmd = Command::new(chromium);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()));
-    cmd
 }
 
 #[test]

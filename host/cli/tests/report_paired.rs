@@ -14,6 +14,8 @@
 //! `base`. Seeds (6 items, signed `lek_score`): `base` mean −2, `lek` +3,
 //! `lek_sandwich` with one item up and one down by 1.
 
+mod chromium;
+use chromium::{chromium, headless};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -174,35 +176,10 @@ fn an_equivalence_margin_gives_a_tost_verdict() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not BENCHMARK/METRIC"));
 }
 
-fn chromium() -> PathBuf {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-        .expect("chromium is not installed: apt-get install chromium (scripts/test does)")
-}
-
-fn headless(chromium: &Path, profile: &Path) -> Command {
-    let mut cmd = Command::new(chromium);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        "--virtual-time-budget=2000",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()));
-    cmd
-}
-
 /// The DOM of `url` after Chromium has run the page's script.
 fn dom(chromium: &Path, profile: &Path, url: &str) -> String {
     let out = headless(chromium, profile)
+        .arg("--virtual-time-budget=2000")
         .arg("--dump-dom")
         .arg(url)
         .output()
@@ -222,6 +199,7 @@ fn screenshot(chromium: &Path, profile: &Path, url: &str, name: &str, size: &str
     let png = shots.join(format!("{name}.png"));
     let _ = std::fs::remove_file(&png);
     let out = headless(chromium, profile)
+        .arg("--virtual-time-budget=2000")
         .arg(format!("--screenshot={}", png.display()))
         .arg(format!("--window-size={size}"))
         .arg(url)
