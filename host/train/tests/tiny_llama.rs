@@ -10,9 +10,11 @@ use lem_engine::models::{Model, ModelFiles};
 use lem_engine::testing::max_abs_diff;
 use lem_engine::tokenizer::Tokenizer;
 use lem_train::fuse::{TokenizerFiles, fuse};
-use lem_train::lora::{LoraSpec, parse_targets};
 use lem_train::{TrainConfig, TrainEvent, Trainer};
 use std::path::Path;
+
+mod common;
+use common::write_data;
 
 fn load(path: &Path, dense: bool) -> Llama {
     let files = ModelFiles::locate(path).unwrap();
@@ -27,58 +29,13 @@ fn logits(model: &Llama, ids: &[u32]) -> Tensor {
     model.prefill(ids, &mut cache).unwrap()
 }
 
-fn write_data(dir: &Path) {
-    let pairs = [
-        ("how can we help", "we listen and tell the truth"),
-        ("why be kind", "kind people help"),
-        ("should i ask", "yes, always ask"),
-        ("what is harm", "harm is not care"),
-        ("can you answer", "yes, honestly"),
-        ("is truth good", "yes it is"),
-        ("do we care", "we care and help"),
-        ("what is safe", "safe is kind"),
-    ];
-    let lines: Vec<String> = pairs
-        .iter()
-        .map(|(q, a)| {
-            serde_json::json!({"messages": [
-                {"role": "user", "content": q},
-                {"role": "assistant", "content": a},
-            ]})
-            .to_string()
-        })
-        .collect();
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("train.jsonl"), lines.join("\n")).unwrap();
-}
-
+/// The shared settings, with room for byte-level sequences and one save at the end.
 fn config(data: &Path, adapter: &Path) -> TrainConfig {
     TrainConfig {
-        data: data.to_owned(),
-        mask_prompt: true,
-        iters: 30,
-        batch_size: 2,
-        learning_rate: 1e-2,
-        adapter_path: adapter.to_owned(),
         save_every: 30,
-        resume_adapter_file: None,
         max_seq_length: 128,
-        steps_per_report: 5,
         steps_per_eval: 0,
-        val_batches: None,
-        grad_checkpoint: false,
-        seed: 3,
-        lora: LoraSpec {
-            rank: 4,
-            alpha: 8.0,
-            dropout: 0.0,
-            targets: parse_targets("all").unwrap(),
-            num_layers: 2,
-        },
-        export_mlx: false,
-        test: false,
-        base_model_name: "tiny".into(),
-        base_model_sha256: None,
+        ..common::config(data, adapter, 30)
     }
 }
 
