@@ -114,32 +114,41 @@ impl Weights {
         format!("{}.{suffix}", gguf_name_for(&self.arch, hf_name))
     }
 
-    fn qtensor(
+    /// The GGUF tensor stored as `name`; `None` when the file has no such
+    /// tensor, or the weights are not a GGUF.
+    fn gguf_tensor_named(
         &self,
-        hf_name: &str,
-    ) -> Result<Option<candle_core::quantized::QTensor>, EngineError> {
-        self.qtensor_suffixed(hf_name, "weight")
-    }
-
-    fn qtensor_suffixed(
-        &self,
-        hf_name: &str,
-        suffix: &str,
+        name: &str,
     ) -> Result<Option<candle_core::quantized::QTensor>, EngineError> {
         let Source::Gguf { content, file } = &self.source else {
             return Ok(None);
         };
-        let name = self.gguf_tensor(hf_name, suffix);
-        if !content.tensor_infos.contains_key(&name) {
-            return Err(self.missing(&name, "not in the GGUF file"));
+        if !content.tensor_infos.contains_key(name) {
+            return Ok(None);
         }
         let mut file = file
             .lock()
-            .map_err(|_| self.missing(&name, "reader poisoned"))?;
+            .map_err(|_| self.missing(name, "reader poisoned"))?;
         content
-            .tensor(&mut *file, &name, &self.device)
+            .tensor(&mut *file, name, &self.device)
             .map(Some)
-            .map_err(|e| self.missing(&name, e))
+            .map_err(|e| self.missing(name, e))
+    }
+
+    /// A weight by Hugging Face name from a GGUF (which must have it);
+    /// `None` for safetensors.
+    fn qtensor(
+        &self,
+        hf_name: &str,
+    ) -> Result<Option<candle_core::quantized::QTensor>, EngineError> {
+        if !matches!(self.source, Source::Gguf { .. }) {
+            return Ok(None);
+        }
+        let name = self.gguf_tensor(hf_name, "weight");
+        match self.gguf_tensor_named(&name)? {
+            Some(q) => Ok(Some(q)),
+            None => Err(self.missing(&name, "not in the GGUF file")),
+        }
     }
 
     fn dense(&self, hf_name: &str) -> Result<Tensor, EngineError> {
@@ -207,38 +216,15 @@ impl Weights {
                     .map(Some)
                     .map_err(|e| self.missing(&name, e))
             }
-            Source::Gguf { content, .. } => {
-                if !content
-                    .tensor_infos
-                    .contains_key(&self.gguf_tensor(hf_name, "bias"))
-                {
-                    return Ok(None);
-                }
-                let q = self
-                    .qtensor_suffixed(hf_name, "bias")?
-                    .expect("gguf source");
-                q.dequantize(&self.device)
-                    .map(Some)
-                    .map_err(|e| self.missing(hf_name, e))
-            }
+            Source::Gguf { .. } => self.gguf_raw(&self.gguf_tensor(hf_name, "bias")),
         }
     }
 
-    /// A GGUF tensor by its own name (`rope_freqs.weight`), if present.
+    /// A GGUF tensor by its own name (`rope_freqs.weight`), dequantized, if present.
     pub fn gguf_raw(&self, name: &str) -> Result<Option<Tensor>, EngineError> {
-        let Source::Gguf { content, file } = &self.source else {
-            return Ok(None);
-        };
-        if !content.tensor_infos.contains_key(name) {
-            return Ok(None);
-        }
-        let mut file = file
-            .lock()
-            .map_err(|_| self.missing(name, "reader poisoned"))?;
-        content
-            .tensor(&mut *file, name, &self.device)
-            .and_then(|q| q.dequantize(&self.device))
-            .map(Some)
+        self.gguf_tensor_named(name)?
+            .map(|q| q.dequantize(&self.device))
+            .transpose()
             .map_err(|e| self.missing(name, e))
     }
 
