@@ -12,7 +12,7 @@
 /// How the answer was found in a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
-    /// The number directly after a `####` marker.
+    /// After a `####` marker.
     Marker,
     /// No usable marker: the last number in the text.
     LastNumber,

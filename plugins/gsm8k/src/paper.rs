@@ -101,24 +101,9 @@ fn last_number(text: &str) -> Option<&str> {
     last
 }
 
-/// How the paper's rule found its answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// The run after the first matching `####`.
-    Marker,
-    /// The last number standing after whitespace or `=`.
-    LastNumber,
-}
-
-impl Method {
-    /// Name used in score details.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Marker => "####",
-            Method::LastNumber => "last-number",
-        }
-    }
-}
+/// How the answer was found: a `####` marker or the last number, as in the
+/// flexible rule (each rule decides what counts as either).
+pub use crate::answer::Method;
 
 /// The text the paper's rule extracts from a response, commas removed. It
 /// need not be a number (`-`, `1.2.3`).
