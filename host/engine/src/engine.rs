@@ -1,4 +1,4 @@
-//! [`Engine`]: a model, its tokenizer and a device, ready to generate.
+//! [`Engine`]: a model on its device and its tokenizer, ready to generate.
 
 use crate::EngineError;
 use crate::generate::{self, Event, Request, RequestSource};
@@ -79,7 +79,6 @@ impl Default for LoadOptions {
 pub struct Engine {
     model: Model,
     tokenizer: Tokenizer,
-    device: Device,
     context: usize,
     vocab: usize,
 }
@@ -117,15 +116,9 @@ impl Engine {
         Ok(Engine {
             model,
             tokenizer,
-            device,
             context,
             vocab,
         })
-    }
-
-    /// The device the model runs on.
-    pub fn device(&self) -> &Device {
-        &self.device
     }
 
     /// The tokenizer.

@@ -87,7 +87,6 @@ pub enum Event {
 struct Sequence {
     request: Request,
     cache: KvCache,
-    position: usize,
     sampler: Sampler,
     generated: Vec<u32>,
     seen: Vec<u32>,
@@ -199,7 +198,6 @@ fn admit(
     let seq = Sequence {
         sampler: Sampler::new(request.params.clone(), &request.key),
         seen: request.prompt.clone(),
-        position: n,
         cache,
         generated: Vec::new(),
         text_len: 0,
@@ -234,7 +232,6 @@ fn advance(
         seq.generated.push(token);
         seq.seen.push(token);
         seq.next = token;
-        seq.position += 1;
         if stream {
             let text = tokenizer.decode(&seq.generated)?;
             if text.len() > seq.text_len && text.is_char_boundary(seq.text_len) {
