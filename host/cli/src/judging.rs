@@ -9,7 +9,7 @@
 //! item's calls did is logged per thread and taken by [`BackendJudge::finish_item`].
 
 use lem_core::{JudgeExchange, JudgeTrail};
-use lem_judge::{AnswerCache, ChatRequest, Client, Completion};
+use lem_models::{AnswerCache, ChatRequest, Client, Completion};
 use lem_plugin_host::{Judge, JudgeCall, JudgeError, JudgeRequest};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -3,7 +3,7 @@
 
 use crate::commands::engine_args::ModelArgs;
 use anyhow::{Context, Result};
-use lem_judge::{
+use lem_models::{
     Backend, Client, GeminiBackend, LocalBackend, ModelSpec, OpenAiBackend, RetryPolicy,
 };
 use std::collections::HashMap;

@@ -9,7 +9,7 @@ use lem_core::{
     AppendStore, BenchmarkItem, BenchmarkManifest, ChatMessage, ResponseRecord, ScoreRecord,
 };
 use lem_engine::SamplingParams;
-use lem_judge::ChatRequest;
+use lem_models::ChatRequest;
 use lem_plugin_host::benchmark::{Benchmark, PromptConfig};
 use lem_plugin_host::kernel::{Kernel, KernelConfig};
 use lem_plugin_host::scorer::PluginItem;

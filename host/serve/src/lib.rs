@@ -18,7 +18,7 @@ use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::stream::{self, Stream};
-use lem_judge::{BackendError, LocalBackend, StreamEvent};
+use lem_models::{BackendError, LocalBackend, StreamEvent};
 use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -117,7 +117,7 @@ async fn completions(
 /// Waits for the end of a job.
 async fn finish(
     mut events: UnboundedReceiver<StreamEvent>,
-) -> Result<lem_judge::Completion, BackendError> {
+) -> Result<lem_models::Completion, BackendError> {
     while let Some(event) = events.recv().await {
         match event {
             StreamEvent::Text(_) => {}

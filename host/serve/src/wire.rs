@@ -1,7 +1,7 @@
 //! The OpenAI request and response bodies, as far as lem serves them.
 
 use lem_core::ChatMessage;
-use lem_judge::{ChatRequest, Completion};
+use lem_models::{ChatRequest, Completion};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

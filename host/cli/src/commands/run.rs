@@ -16,7 +16,7 @@ use anyhow::{Context, Result, anyhow};
 use lem_core::eval::{At, EvalConfig};
 use lem_core::jsonl::Located;
 use lem_core::{BenchmarkItem, BenchmarkManifest, ResponseRecord};
-use lem_judge::{AnswerCache, ModelSpec};
+use lem_models::{AnswerCache, ModelSpec};
 use lem_plugin_host::kernel::{Kernel, KernelConfig};
 use lem_plugin_host::{Judge, Runtime, RuntimeConfig};
 use serde_json::json;

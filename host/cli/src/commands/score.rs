@@ -8,7 +8,7 @@ use crate::{resolve, table};
 use anyhow::{Context, Result, bail};
 use lem_core::jsonl::{self, Located};
 use lem_core::{AtomicFile, BenchmarkItem, ResponseRecord, ScoreRecord, ScoreSummary};
-use lem_judge::AnswerCache;
+use lem_models::AnswerCache;
 use lem_plugin_host::{Judge, Runtime, RuntimeConfig, Scorer};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

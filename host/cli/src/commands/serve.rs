@@ -2,7 +2,7 @@
 
 use super::engine_args::ModelArgs;
 use anyhow::{Context, Result};
-use lem_judge::LocalBackend;
+use lem_models::LocalBackend;
 use std::process::ExitCode;
 
 /// Arguments of `lem serve`.

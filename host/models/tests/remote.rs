@@ -6,7 +6,7 @@ use axum::extract::{Json, Path};
 use axum::http::HeaderMap;
 use axum::routing::post;
 use lem_core::ChatMessage;
-use lem_judge::{Backend, ChatRequest, GeminiBackend, OpenAiBackend};
+use lem_models::{Backend, ChatRequest, GeminiBackend, OpenAiBackend};
 use serde_json::{Value, json};
 
 async fn start(app: Router) -> String {

@@ -3,14 +3,14 @@
 //! concurrency limit is 32. Under the limit, N calls should take about one
 //! latency, so throughput should scale close to N× the single-call rate.
 //!
-//! `cargo bench -p lem-judge --bench concurrency` (criterion reports
+//! `cargo bench -p lem-models --bench concurrency` (criterion reports
 //! elements/s: calls per second).
 
 use axum::routing::post;
 use axum::{Json, Router};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lem_core::ChatMessage;
-use lem_judge::{ChatRequest, Client, OpenAiBackend, RetryPolicy};
+use lem_models::{ChatRequest, Client, OpenAiBackend, RetryPolicy};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
