@@ -5,13 +5,10 @@
 
 mod allocator;
 mod commands;
-mod data;
-mod judging;
-mod models;
-mod pipeline;
-mod resolve;
+mod progress;
 mod table;
 mod text;
+mod threads;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -55,7 +52,28 @@ enum Command {
     Plugin(commands::plugin::Command),
 }
 
+impl Command {
+    /// The `--threads` of a command that runs a local model.
+    fn threads(&self) -> Option<usize> {
+        match self {
+            Command::Generate(a) => a.model.threads,
+            Command::Chat(a) => a.model.threads,
+            Command::Serve(a) => a.model.threads,
+            Command::Run(a) => a.threads,
+            Command::Distill(a) => a.threads,
+            Command::Train(a) => a.base.threads,
+            Command::Fuse(a) => a.base.threads,
+            Command::Bench(commands::bench::Command::Generate(a)) => a.model.threads,
+            Command::Bench(commands::bench::Command::Train(a)) => a.base.threads,
+            Command::Score(_) | Command::Report(_) | Command::Plugin(_) => None,
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // SAFETY: nothing has started a thread yet (argument parsing does not).
+    unsafe { threads::set(cli.command.threads()) };
     allocator::keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -64,7 +82,6 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Score(args) => commands::score::run(args),
         Command::Plugin(cmd) => commands::plugin::run(cmd),

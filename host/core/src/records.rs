@@ -151,6 +151,9 @@ pub struct JudgeExchange {
     /// Whether the answer came from the cache of an earlier run.
     #[serde(default)]
     pub cached: bool,
+    /// Why the judge's generation stopped (`stop`, `length`, ...), when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
 }
 
 /// Per-model summary of a set of score records: means over the items that

@@ -36,12 +36,50 @@ pub enum JudgeError {
     Refused(String),
 }
 
+/// What a judge answered one request: the text the plugin sees, and what
+/// the audit trail keeps about how it was made.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JudgeAnswer {
+    /// The answer.
+    pub text: String,
+    /// Why generation stopped, in OpenAI's words (`stop`, `length`, ...).
+    pub finish_reason: String,
+    /// Tokens of the request, as the backend counted them.
+    pub prompt_tokens: u64,
+    /// Tokens of the answer.
+    pub completion_tokens: u64,
+    /// Whether the answer came from a cache of an earlier run.
+    pub cached: bool,
+    /// The judge's own name for the request (its answer-cache key), which
+    /// the audit trail records and the judge can look the call up by.
+    pub request_key: String,
+}
+
+impl JudgeAnswer {
+    /// A fresh answer `text` that stopped by itself, with no usage counted,
+    /// named `request_key`.
+    pub fn text(text: impl Into<String>, request_key: impl Into<String>) -> Self {
+        JudgeAnswer {
+            text: text.into(),
+            finish_reason: "stop".into(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cached: false,
+            request_key: request_key.into(),
+        }
+    }
+}
+
 /// A judge backend.
+///
+/// It may be called from any thread, for any item, concurrently: everything
+/// about one call comes back in its [`JudgeAnswer`], and the plugin host
+/// keeps the item's calls in its [`crate::ScoreOutcome`].
 pub trait Judge: Send + Sync {
     /// Who judges (e.g. `openai:http://host/v1#model`), recorded with scores.
     fn identity(&self) -> String;
     /// Completes a request.
-    fn complete(&self, request: &JudgeRequest) -> Result<String, JudgeError>;
+    fn complete(&self, request: &JudgeRequest) -> Result<JudgeAnswer, JudgeError>;
 }
 
 /// The judge of a run that has none: every call fails with
@@ -53,7 +91,7 @@ impl Judge for NoJudge {
     fn identity(&self) -> String {
         "none".into()
     }
-    fn complete(&self, _request: &JudgeRequest) -> Result<String, JudgeError> {
+    fn complete(&self, _request: &JudgeRequest) -> Result<JudgeAnswer, JudgeError> {
         Err(JudgeError::NotConfigured)
     }
 }
@@ -94,5 +132,5 @@ pub struct JudgeCall {
     /// Whether it reached the judge; `false` when the host refused it.
     pub forwarded: bool,
     /// What came back.
-    pub answer: Result<String, JudgeError>,
+    pub answer: Result<JudgeAnswer, JudgeError>,
 }

@@ -37,7 +37,7 @@ mod watchdog;
 
 pub use error::{CallError, CallErrorKind, LoadError};
 pub use inspect::{ComponentInfo, World};
-pub use judge::{Judge, JudgeCall, JudgeError, JudgeRequest, NoJudge};
+pub use judge::{Judge, JudgeAnswer, JudgeCall, JudgeError, JudgeRequest, NoJudge};
 pub use policy::{DirGrant, Grants, Limits, Policy};
 pub use runtime::{PluginInfo, PluginSource, Runtime, RuntimeConfig};
 pub use scorer::{ScoreOutcome, Scorer};

@@ -115,7 +115,7 @@ impl HostState {
     pub(crate) fn judge(
         &mut self,
         mut request: crate::JudgeRequest,
-    ) -> Result<String, crate::JudgeError> {
+    ) -> Result<crate::JudgeAnswer, crate::JudgeError> {
         if !self.judge_allowed {
             return Err(crate::JudgeError::Refused(
                 "describe() may not call the judge".into(),

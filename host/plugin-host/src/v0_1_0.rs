@@ -67,7 +67,7 @@ impl judge::Host for HostState {
             temperature: request.temperature.unwrap_or(0.0),
             seed: request.seed,
         };
-        self.judge(request).map_err(|e| match e {
+        self.judge(request).map(|a| a.text).map_err(|e| match e {
             crate::JudgeError::NotConfigured => judge::JudgeError::NotConfigured,
             crate::JudgeError::Failed(m) => judge::JudgeError::Failed(m),
             crate::JudgeError::BudgetExhausted => judge::JudgeError::BudgetExhausted,

@@ -10,8 +10,8 @@ use lem_plugin_host::benchmark::{Benchmark, PromptConfig};
 use lem_plugin_host::kernel::{Kernel, KernelConfig};
 use lem_plugin_host::scorer::PluginItem;
 use lem_plugin_host::{
-    CallErrorKind, Grants, Judge, JudgeError, JudgeRequest, Limits, LoadError, NoJudge,
-    PluginSource, Policy, Runtime, RuntimeConfig, Scorer, World,
+    CallErrorKind, Grants, Judge, JudgeAnswer, JudgeError, JudgeRequest, Limits, LoadError,
+    NoJudge, PluginSource, Policy, Runtime, RuntimeConfig, Scorer, World,
 };
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -206,13 +206,13 @@ impl Judge for Recording {
     fn identity(&self) -> String {
         "recording".into()
     }
-    fn complete(&self, request: &JudgeRequest) -> Result<String, JudgeError> {
+    fn complete(&self, request: &JudgeRequest) -> Result<JudgeAnswer, JudgeError> {
         let bytes = request.messages.iter().map(|m| m.content.len()).sum();
         self.seen
             .lock()
             .unwrap()
             .push((request.messages.len(), bytes, request.max_tokens));
-        Ok("{\"score\": 1}".into())
+        Ok(JudgeAnswer::text("{\"score\": 1}", request.sha256()))
     }
 }
 

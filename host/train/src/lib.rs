@@ -13,6 +13,7 @@
 //! model; [`dataset`] writes distilled examples as a train/valid split.
 #![deny(missing_docs)]
 
+pub mod base;
 pub mod data;
 pub mod dataset;
 mod error;

@@ -1,7 +1,8 @@
 //! Model and sampling flags shared by the commands that run a model.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use lem_engine::{DeviceKind, Engine, LoadOptions, SamplingParams};
+use lem_eval::models::{ModelOptions, RemoteOptions};
 use std::path::PathBuf;
 
 /// Which model, where, and on what.
@@ -9,7 +10,7 @@ use std::path::PathBuf;
 pub struct ModelArgs {
     /// The model: a .gguf file, a safetensors directory or `gemma-3-270m` (installed by
     /// scripts/setup), optionally as `local:...`; or `openai:BASE_URL#MODEL`, `gemini:MODEL`.
-    #[arg(long, default_value = crate::resolve::DEFAULT_MODEL)]
+    #[arg(long, default_value = lem_eval::resolve::DEFAULT_MODEL)]
     pub model: String,
     /// Directory of tokenizer.json / tokenizer_config.json, if not beside the model.
     #[arg(long)]
@@ -17,7 +18,7 @@ pub struct ModelArgs {
     /// cpu, cuda or metal.
     #[arg(long, default_value = "cpu")]
     pub device: DeviceKind,
-    /// CPU threads (default: the cores not already busy, see `default_threads`).
+    /// CPU threads (default: the cores not already busy).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Longest prompt plus output, in tokens.
@@ -38,7 +39,7 @@ pub struct ModelArgs {
 pub struct BaseModelArgs {
     /// The base model: a .gguf file (dequantized to f32), a safetensors
     /// directory, or `gemma-3-270m`.
-    #[arg(long, default_value = crate::resolve::DEFAULT_MODEL)]
+    #[arg(long, default_value = lem_eval::resolve::DEFAULT_MODEL)]
     pub model: String,
     /// Directory of tokenizer.json / tokenizer_config.json, if not beside the model.
     #[arg(long)]
@@ -62,53 +63,62 @@ impl ModelArgs {
         }
     }
 
-    /// Loads the engine of `--model` (after fixing the thread count).
-    pub fn load(&self) -> Result<(Engine, PathBuf)> {
-        let path = crate::resolve::model(&self.model)?;
-        Ok((self.load_path(&path)?, path))
-    }
-
-    /// Loads the engine of the model at `path` (after fixing the thread count).
-    pub fn load_path(&self, path: &std::path::Path) -> Result<Engine> {
-        fix_threads(self.threads);
-        let options = LoadOptions {
+    /// How the flags say to load a local model.
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions {
             device: self.device,
             context: self.context,
             tokenizer_dir: self.tokenizer.clone(),
             adapter: self.adapter.clone(),
             chat_template: self.chat_template.clone(),
-        };
-        Engine::load(path, &options).with_context(|| format!("loading model {}", path.display()))
+        }
+    }
+
+    /// Loads the engine of `--model`.
+    pub fn load(&self) -> Result<(Engine, PathBuf)> {
+        let path = lem_eval::resolve::model(&self.model)?;
+        let engine = lem_eval::models::load_engine(&path, &self.load_options())?;
+        Ok((engine, path))
+    }
+
+    /// How models named by spec open: these flags for local ones, `remote`
+    /// for remote ones, `batch_size` sequences decoded together.
+    pub fn model_options(&self, remote: &RemoteArgs, batch_size: usize) -> ModelOptions {
+        ModelOptions {
+            load: self.load_options(),
+            batch_size,
+            remote: remote.options(),
+        }
     }
 }
 
-/// Sets candle's CPU thread count: `threads`, else `RAYON_NUM_THREADS` if
-/// set, else [`default_threads`]. Call before any model work starts.
-pub fn fix_threads(threads: Option<usize>) {
-    let n = threads.unwrap_or_else(default_threads);
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() || threads.is_some() {
-        // SAFETY: called before any other thread exists or reads the environment.
-        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
-    }
+/// Flags for remote models.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RemoteArgs {
+    /// Environment variable holding the key for `openai:` models (unset: no key is sent).
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    pub api_key_env: String,
+    /// Requests in flight at once per remote model.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Seconds one attempt at a remote request may take.
+    #[arg(long, default_value_t = 300)]
+    pub request_timeout: u64,
+    /// Attempts per remote request (timeouts, 429 and 5xx are retried with backoff).
+    #[arg(long, default_value_t = 4)]
+    pub attempts: u32,
 }
 
-/// The cores not already busy: all cores minus the 1-minute load average.
-///
-/// candle's CPU thread pool waits at its barriers by spinning. When another
-/// process holds one of the cores, a spinning thread burns its time slice
-/// waiting for a peer that is not running, and 2 threads decode at a third of
-/// the speed of 1. Using only the idle cores avoids that.
-pub(super) fn default_threads() -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|t| {
-            t.split_whitespace()
-                .next()
-                .and_then(|l| l.parse::<f64>().ok())
-        })
-        .unwrap_or(0.0);
-    (cores as f64 - load).round().clamp(1.0, cores as f64) as usize
+impl RemoteArgs {
+    /// The flags as the library takes them.
+    pub fn options(&self) -> RemoteOptions {
+        RemoteOptions {
+            api_key_env: self.api_key_env.clone(),
+            concurrency: self.concurrency,
+            request_timeout: std::time::Duration::from_secs(self.request_timeout),
+            attempts: self.attempts,
+        }
+    }
 }
 
 /// Sampling flags; unset ones come from the benchmark manifest or defaults.

@@ -1,9 +1,9 @@
 //! `lem generate`: answer every item of a benchmark with a model; resumable.
 
-use super::engine_args::{ModelArgs, SamplingArgs};
-use crate::models::{Models, RemoteArgs};
-use crate::pipeline::{self, GenerateJob, KernelStep};
+use super::engine_args::{ModelArgs, RemoteArgs, SamplingArgs};
 use anyhow::{Result, bail};
+use lem_eval::generate::{self, GenerateJob, KernelStep, PromptMaker};
+use lem_eval::models::Models;
 use lem_plugin_host::{Runtime, RuntimeConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +12,7 @@ use std::process::ExitCode;
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    model: ModelArgs,
+    pub(crate) model: ModelArgs,
     #[command(flatten)]
     remote: RemoteArgs,
     #[command(flatten)]
@@ -38,26 +38,25 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let manifest = crate::resolve::benchmark(&args.benchmark)?;
-    let mut items = crate::data::load_items(&manifest, args.data.as_deref())?;
+    let manifest = lem_eval::resolve::benchmark(&args.benchmark)?;
+    let mut items = lem_eval::data::load_items(&manifest, args.data.as_deref())?;
     if let Some(limit) = args.limit {
         items.truncate(limit);
     }
     let runtime = Runtime::new(RuntimeConfig::with_default_cache())?;
-    let (benchmark, prompt_config) = pipeline::prompt_maker(&runtime, &manifest)?;
-    let mut models = Models::new(&args.model, &args.remote, args.batch_size);
+    let prompts = PromptMaker::load(&runtime, &manifest, &lem_core::Limits::default())?;
+    let mut models = Models::new(args.model.model_options(&args.remote, args.batch_size));
     let model = models.get(&args.model.model)?;
     let params = args.sampling.params(
         manifest.generation.temperature,
         manifest.generation.max_tokens as usize,
     );
-    let rt = crate::models::runtime()?;
-    let total = items.len();
-    let done = pipeline::generate(
+    let rt = lem_eval::models::runtime()?;
+    let done = generate::generate(
         GenerateJob {
             manifest: &manifest,
-            items,
-            prompts: (&benchmark, &prompt_config),
+            items: &items,
+            prompts: &prompts,
             kernel: KernelStep::none(),
             model: &model,
             model_name: args
@@ -66,10 +65,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 .unwrap_or_else(|| model.name.clone()),
             params,
             out: args.out.clone(),
-            progress: pipeline::progress_bar(0, "generating"),
+            task: lem_eval::Task::generate("", &manifest.name),
         },
         &rt,
+        &crate::progress::Bars::titled("generating"),
     )?;
+    let total = items.len();
     if done.answered + done.failed == 0 {
         eprintln!("{}: all {total} items already done", args.out.display());
         return Ok(ExitCode::SUCCESS);
@@ -86,7 +87,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         bail!(
             "{} items could not be generated (see above, and {}); run again to fill them in",
             done.failed,
-            pipeline::failures_path(&args.out).display()
+            generate::failures_path(&args.out).display()
         );
     }
     Ok(ExitCode::SUCCESS)

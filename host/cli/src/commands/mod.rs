@@ -1,7 +1,6 @@
 //! One file per subcommand.
 
 pub mod bench;
-pub mod bench_train;
 pub mod chat;
 pub mod distill;
 pub mod engine_args;

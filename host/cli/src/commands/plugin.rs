@@ -49,7 +49,7 @@ struct Report {
 }
 
 fn inspect_plugin(reference: &str, json: bool) -> Result<ExitCode> {
-    let source = crate::resolve::plugin(reference, &PathBuf::from("."))?;
+    let source = lem_eval::resolve::plugin(reference, &PathBuf::from("."))?;
     let component = inspect::inspect(&source.label, &source.bytes)?;
     // Describing runs the plugin, sandboxed, under the default limits and
     // with nothing granted, whatever it imports: vetting a plugin must not

@@ -1,13 +1,15 @@
 //! `lem score`: score recorded responses with a benchmark's scorer plugins.
 
-use super::engine_args::ModelArgs;
-use crate::judging::BackendJudge;
-use crate::models::{Models, RemoteArgs};
-use crate::pipeline::{self, ScoreJob};
-use crate::{resolve, table};
+use super::engine_args::{ModelArgs, RemoteArgs};
+use crate::progress::Bars;
+use crate::table;
 use anyhow::{Context, Result, bail};
 use lem_core::jsonl::{self, Located};
 use lem_core::{AtomicFile, BenchmarkItem, ResponseRecord, ScoreRecord, ScoreSummary};
+use lem_eval::Task;
+use lem_eval::judge::BackendJudge;
+use lem_eval::models::Models;
+use lem_eval::score::{self, ScoreJob};
 use lem_models::AnswerCache;
 use lem_plugin_host::{Judge, Runtime, RuntimeConfig, Scorer};
 use std::collections::HashMap;
@@ -62,9 +64,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let manifest = resolve::benchmark(&args.benchmark)?;
+    let manifest = lem_eval::resolve::benchmark(&args.benchmark)?;
     let items: HashMap<String, Located<BenchmarkItem>> =
-        crate::data::load_items(&manifest, args.data.as_deref())?
+        lem_eval::data::load_items(&manifest, args.data.as_deref())?
             .into_iter()
             .map(|item| (item.value.id.clone(), item))
             .collect();
@@ -76,10 +78,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
     }
 
-    let rt = crate::models::runtime()?;
+    let rt = lem_eval::models::runtime()?;
     // A `local:` judge runs on the CPU with the default threads and context.
     let engine = ModelArgs::for_spec(args.judge.as_deref().unwrap_or_default());
-    let mut models = Models::new(&engine, &args.remote, args.judge_concurrency);
+    let mut models = Models::new(engine.model_options(&args.remote, args.judge_concurrency));
     let judge = match &args.judge {
         Some(spec) => Some(Arc::new(BackendJudge::new(
             models.get(spec)?.client.clone(),
@@ -96,15 +98,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
         RuntimeConfig::with_default_cache()
     })?;
     let scorers = load_scorers(&runtime, &manifest, &args, judge.clone())?;
-    let records = pipeline::score(&ScoreJob {
-        benchmark: &manifest.name,
-        items: &items,
-        responses: &responses,
-        scorers: &scorers,
-        judge: judge.as_ref(),
-        concurrency: args.judge_concurrency,
-        progress: pipeline::progress_bar(0, "scoring"),
-    });
+    let records = score::score(
+        &ScoreJob {
+            benchmark: &manifest.name,
+            items: &items,
+            responses: &responses,
+            scorers: &scorers,
+            judge: judge.as_ref(),
+            concurrency: args.judge_concurrency,
+            task: Task::score(&manifest.name),
+        },
+        &Bars::titled("scoring"),
+    )?;
     if let Some(judge) = &judge {
         let (hits, asked) = judge.counts();
         eprintln!(
@@ -140,7 +145,7 @@ fn load_scorers(
     judge: Option<Arc<BackendJudge>>,
 ) -> Result<Vec<Scorer>> {
     let limits = lem_core::Limits::default();
-    let scorers = pipeline::load_scorers(runtime, manifest, judge, &limits, &|policy| {
+    let scorers = score::load_scorers(runtime, manifest, judge, &limits, &|policy| {
         if let Some(fuel) = args.fuel {
             policy.limits.fuel = Some(fuel);
         }
@@ -148,13 +153,11 @@ fn load_scorers(
             policy.limits.timeout_ms = ms;
         }
     })?;
-    if args.judge.is_none()
-        && let Some(scorer) = scorers.iter().find(|s| s.info().needs_judge)
+    if let Err(lem_eval::Error::NeedsJudge { benchmark, scorer }) =
+        score::check_judge(&manifest.name, &scorers, args.judge.is_some())
     {
         bail!(
-            "scorer `{}` of benchmark `{}` asks a judge model: pass --judge (e.g. --judge openai:http://127.0.0.1:8080/v1#gemma-3-270m)",
-            scorer.info().name,
-            manifest.name
+            "scorer `{scorer}` of benchmark `{benchmark}` asks a judge model: pass --judge (e.g. --judge openai:http://127.0.0.1:8080/v1#gemma-3-270m)"
         );
     }
     Ok(scorers)

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    model: ModelArgs,
+    pub(crate) model: ModelArgs,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -29,7 +29,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let name = args.served_name.unwrap_or_else(|| args.model.model.clone());
     let backend = LocalBackend::start(engine, format!("local:{}", path.display()), args.batch_size);
     let server = lem_serve::Server::new(backend, name.clone());
-    let rt = crate::models::runtime()?;
+    let rt = lem_eval::models::runtime()?;
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
             .await

@@ -1,21 +1,20 @@
 //! `lem train`: LoRA fine-tuning with mlx_lm's flags, so the LEK recipe's
 //! commands carry over one-to-one; adapters are written in the PEFT layout.
 
-use super::engine_args::{BaseModelArgs, fix_threads};
+use super::engine_args::BaseModelArgs;
 use anyhow::{Context, Result, bail};
 use lem_engine::DeviceKind;
-use lem_engine::models::{Model, ModelFiles, TrainableModel};
-use lem_engine::tokenizer::Tokenizer;
+use lem_train::base::BaseModel;
 use lem_train::lora::{LoraSpec, parse_targets};
-use lem_train::{TrainConfig, TrainEvent, Trainer};
-use std::path::{Path, PathBuf};
+use lem_train::{TrainConfig, TrainEvent};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Arguments of `lem train` (mlx_lm's `lora` flags plus `--lora-*`).
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    base: BaseModelArgs,
+    pub(crate) base: BaseModelArgs,
     /// cpu, cuda or metal.
     #[arg(long, default_value = "cpu")]
     device: DeviceKind,
@@ -104,23 +103,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if !args.train && !args.test {
         bail!("nothing to do: pass --train (and/or --test)");
     }
-    fix_threads(args.base.threads);
-    let path = crate::resolve::model(&args.base.model)?;
-    let (model, tokenizer, files) = load_dense(&path, args.base.tokenizer.as_deref(), args.device)?;
-    match model {
-        Model::Gemma3(m) => run_with(m, tokenizer, &files, &args),
-        Model::Llama(m) => run_with(m, tokenizer, &files, &args),
-    }
-}
-
-/// Trains `model`, whatever its family.
-fn run_with<M: TrainableModel>(
-    model: M,
-    tokenizer: Tokenizer,
-    files: &ModelFiles,
-    args: &Args,
-) -> Result<ExitCode> {
-    let layers = model.num_layers();
+    let path = lem_eval::resolve::model(&args.base.model)?;
+    let base = BaseModel::load(&path, args.base.tokenizer.as_deref(), args.device)?;
+    let layers = base.num_layers();
     let num_layers = if args.num_layers < 0 {
         layers
     } else {
@@ -135,7 +120,7 @@ fn run_with<M: TrainableModel>(
         (None, false) => Some(args.adapter_path.clone()),
         (None, true) => None,
     };
-    let sha = base_sha256(files).context("hashing the base model")?;
+    let sha = base.sha256().context("hashing the base model")?;
     let config = TrainConfig {
         data: args.data.clone(),
         mask_prompt: args.mask_prompt,
@@ -163,7 +148,7 @@ fn run_with<M: TrainableModel>(
         base_model_name: args.base.model.clone(),
         base_model_sha256: Some(sha),
     };
-    let mut trainer = Trainer::new(model, tokenizer, config)?;
+    let mut trainer = base.trainer(config)?;
     if !args.train {
         let test_loss = trainer.test_loss()?;
         print_event(&TrainEvent::Test { test_loss }, args.json);
@@ -172,7 +157,7 @@ fn run_with<M: TrainableModel>(
     let progress = if args.json {
         indicatif::ProgressBar::hidden()
     } else {
-        crate::pipeline::progress_bar(args.iters as u64, "training")
+        crate::progress::progress_bar(args.iters as u64, "training")
     };
     let summary = trainer.train(&mut |event| {
         if let TrainEvent::Step { loss, .. } = &event {
@@ -204,56 +189,10 @@ fn run_with<M: TrainableModel>(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Loads a model with dense weights, and its tokenizer (beside it, in
-/// `tokenizer`, or the GGUF's own).
-pub fn load_dense(
-    path: &Path,
-    tokenizer: Option<&Path>,
-    device: DeviceKind,
-) -> Result<(Model, Tokenizer, ModelFiles)> {
-    let files = ModelFiles::locate(path)?;
-    let tokenizer = Tokenizer::for_model(&files, tokenizer, None)?;
-    let device = device.open()?;
-    let model = Model::load_with(&files, &device, 8192, true)
-        .with_context(|| format!("loading model {}", path.display()))?;
-    Ok((model, tokenizer, files))
-}
-
-/// [`load_dense`] for what only Gemma 3 supports (`lem bench train`, whose
-/// peer and hand-written backward are Gemma 3's).
-pub fn load_dense_gemma3(
-    path: &Path,
-    tokenizer: Option<&Path>,
-    device: DeviceKind,
-) -> Result<(lem_engine::models::gemma3::Gemma3, Tokenizer, ModelFiles)> {
-    match load_dense(path, tokenizer, device)? {
-        (Model::Gemma3(m), tokenizer, files) => Ok((m, tokenizer, files)),
-        (other, ..) => bail!(
-            "{}: lem bench train measures gemma3 models; this is {}",
-            path.display(),
-            other.family()
-        ),
-    }
-}
-
-/// The sha256 of a GGUF file, or of a directory's shards in order.
-fn base_sha256(files: &ModelFiles) -> Result<String> {
-    match files {
-        ModelFiles::Gguf(p) => Ok(lem_core::hash::sha256_file(p)?),
-        ModelFiles::Safetensors { shards, .. } => {
-            let parts: Vec<String> = shards
-                .iter()
-                .map(|s| lem_core::hash::sha256_file(s))
-                .collect::<std::io::Result<_>>()?;
-            Ok(lem_core::hash::sha256_hex(parts.join("\n").as_bytes()))
-        }
-    }
-}
-
 /// One event: a JSON line on stdout, or mlx_lm's wording on stderr.
 fn print_event(event: &TrainEvent, json: bool) {
     if json {
-        println!("{}", serde_json::to_string(event).expect("json"));
+        println!("{}", serde_json::json!(event));
         return;
     }
     match event {

@@ -3,7 +3,7 @@
 //! (`scripts/train_peft_peer.py`, same GGUF, same token batch, rank, alpha,
 //! targets, learning rate and threads).
 
-use super::engine_args::{BaseModelArgs, default_threads, fix_threads};
+use crate::commands::engine_args::BaseModelArgs;
 use crate::table;
 use anyhow::{Context, Result, bail};
 use lem_engine::DeviceKind;
@@ -19,7 +19,7 @@ use std::time::Instant;
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    base: BaseModelArgs,
+    pub(crate) base: BaseModelArgs,
     /// Rows per batch.
     #[arg(long, default_value_t = 2)]
     rows: usize,
@@ -67,16 +67,16 @@ pub struct Args {
 const LEARNING_RATE: f64 = 1e-4;
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let threads = args.base.threads.unwrap_or_else(default_threads);
-    fix_threads(Some(threads));
-    let path = crate::resolve::model(&args.base.model)?;
+    let threads = crate::threads::count();
+    let path = lem_eval::resolve::model(&args.base.model)?;
     if !path.is_file() {
         bail!(
             "lem bench train compares against PyTorch loading the same GGUF file; pass a .gguf model"
         );
     }
     let (model, tokenizer, _) =
-        super::train::load_dense_gemma3(&path, args.base.tokenizer.as_deref(), DeviceKind::Cpu)?;
+        lem_train::base::BaseModel::load(&path, args.base.tokenizer.as_deref(), DeviceKind::Cpu)?
+            .into_gemma3()?;
     let rows = batch_rows(&tokenizer, &args)?;
     let layers = model.config().num_hidden_layers;
     let tmp = tempfile::tempdir()?;
@@ -128,7 +128,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     // machine that speeds up or slows down during the run favours neither.
     let (mut losses, mut times) = (Vec::new(), Vec::new());
     let mut run_steps = |n: usize| -> Result<()> {
-        let progress = crate::pipeline::progress_bar(n as u64, "lem steps");
+        let progress = crate::progress::progress_bar(n as u64, "lem steps");
         for _ in 0..n {
             let t = Instant::now();
             losses.push(trainer.step_with(&batch, backward)?);
@@ -159,7 +159,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     });
     let tokens = (args.rows * args.seq) as f64;
     let report = json!({
-        "machine": super::bench::machine(),
+        "machine": super::machine::describe(),
         "threads": threads,
         "model": path.display().to_string(),
         "shape": {"rows": args.rows, "seq": args.seq, "supervised": args.supervised, "rank": args.lora_rank, "alpha": args.lora_alpha, "targets": args.lora_targets, "learning_rate": LEARNING_RATE, "grad_checkpoint": args.grad_checkpoint},
@@ -191,7 +191,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     println!(
         "{} threads, {}; batch {}x{} ({:.0}% supervised), LoRA r={} alpha={} on {}; lem's backward: {:?}",
         threads,
-        super::bench::machine(),
+        super::machine::describe(),
         args.rows,
         args.seq,
         args.supervised * 100.0,

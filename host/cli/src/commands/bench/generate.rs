@@ -1,7 +1,7 @@
 //! `lem bench generate`: prompt and decode speed and a batched benchmark run
 //! on a real model, with llama.cpp measured in the same run as the peer.
 
-use super::engine_args::ModelArgs;
+use crate::commands::engine_args::ModelArgs;
 use crate::table;
 use anyhow::{Context, Result};
 use lem_core::ChatMessage;
@@ -11,20 +11,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-/// `lem bench` subcommands.
-#[derive(clap::Subcommand)]
-pub enum Command {
-    /// Generation speed against llama.cpp.
-    Generate(GenerateArgs),
-    /// LoRA training speed and memory against PyTorch + PEFT.
-    Train(super::bench_train::Args),
-}
-
 /// Arguments of `lem bench generate`.
 #[derive(clap::Args)]
 pub struct GenerateArgs {
     #[command(flatten)]
-    model: ModelArgs,
+    pub(crate) model: ModelArgs,
     /// Prompt length for the prompt-speed measurement.
     #[arg(long, default_value_t = 256)]
     prompt_tokens: usize,
@@ -51,15 +42,8 @@ pub struct GenerateArgs {
     json: bool,
 }
 
-pub fn run(command: Command) -> Result<ExitCode> {
-    let mut args = match command {
-        Command::Generate(args) => args,
-        Command::Train(args) => return super::bench_train::run(args),
-    };
-    let threads = *args
-        .model
-        .threads
-        .get_or_insert_with(super::engine_args::default_threads);
+pub fn run(args: GenerateArgs) -> Result<ExitCode> {
+    let threads = crate::threads::count();
     let (engine, model_path) = args.model.load()?;
     let model = engine.model();
     let prompt: Vec<u32> = std::iter::once(2)
@@ -117,7 +101,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
         llama_cpp(&model_path, threads, &args, &items)
     };
     let report = json!({
-        "machine": machine(),
+        "machine": super::machine::describe(),
         "threads": threads,
         "model": model_path.display().to_string(),
         "lem": ours,
@@ -164,7 +148,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
             cell(&peer_value, "items_tokens"),
         ],
     ];
-    println!("{} threads, {}", threads, machine());
+    println!("{} threads, {}", threads, super::machine::describe());
     print!("{}", table::render(&["measure", "lem", "llama.cpp"], &rows));
     if let Err(e) = peer {
         println!("llama.cpp: {e}");
@@ -180,7 +164,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
 
 /// Chat prompts for the whole-run measurement, as the GSM8K manifest builds them.
 fn item_prompts(engine: &lem_engine::Engine, args: &GenerateArgs) -> Result<Vec<Vec<u32>>> {
-    let manifest = crate::resolve::benchmark("gsm8k")?;
+    let manifest = lem_eval::resolve::benchmark("gsm8k")?;
     let path = match &args.data {
         Some(p) => p.clone(),
         None => match std::env::var_os("LEM_UPSTREAM") {
@@ -188,7 +172,7 @@ fn item_prompts(engine: &lem_engine::Engine, args: &GenerateArgs) -> Result<Vec<
             None => manifest.data_path().context("no data for the items run")?,
         },
     };
-    let items = crate::data::load_items(&manifest, Some(&path))?;
+    let items = lem_eval::data::load_items(&manifest, Some(&path))?;
     let system = manifest.prompt.system.clone().unwrap_or_default();
     let mut out = Vec::new();
     for item in items.iter().cycle().take(args.items) {
@@ -271,17 +255,4 @@ fn measure_bandwidth(threads: usize) -> f64 {
         best = best.min(t.elapsed().as_secs_f64());
     }
     (data.len() * 8) as f64 / best
-}
-
-pub(super) fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{cpu}, {cores} cores")
 }

@@ -1,6 +1,6 @@
-//! Finding benchmarks and plugins by name or path.
+//! Finding benchmarks, plugins, kernels and models by name or path.
 
-use anyhow::{Context, Result, anyhow, bail};
+use crate::error::{Error, Result};
 use lem_core::BenchmarkManifest;
 use lem_plugin_host::PluginSource;
 use std::path::{Path, PathBuf};
@@ -20,10 +20,14 @@ pub fn benchmark(reference: &str) -> Result<BenchmarkManifest> {
         )?);
     }
     let known: Vec<_> = lem_bundled::manifest_names().collect();
-    bail!(
-        "unknown benchmark `{reference}`: not a manifest file, nor one of the shipped benchmarks ({})",
-        known.join(", ")
-    )
+    Err(Error::Unknown {
+        kind: "benchmark",
+        name: reference.to_string(),
+        hint: format!(
+            "not a manifest file, nor one of the shipped benchmarks ({})",
+            known.join(", ")
+        ),
+    })
 }
 
 /// A plugin by shipped name (`gsm8k`) or path to a `.wasm` (relative paths
@@ -46,14 +50,20 @@ pub fn plugin_capped(reference: &str, base_dir: &Path, max_bytes: u64) -> Result
     }
     let candidates = [base_dir.join(reference), PathBuf::from(reference)];
     if let Some(path) = candidates.iter().find(|p| p.is_file()) {
-        return PluginSource::from_file_capped(path, max_bytes)
-            .with_context(|| format!("loading plugin `{reference}`"));
+        return PluginSource::from_file_capped(path, max_bytes).map_err(|cause| Error::Plugin {
+            context: format!("loading plugin `{reference}`"),
+            cause,
+        });
     }
     let known: Vec<_> = lem_bundled::plugin_names().collect();
-    bail!(
-        "unknown plugin `{reference}`: not a shipped plugin ({}) and no such file",
-        known.join(", ")
-    )
+    Err(Error::Unknown {
+        kind: "plugin",
+        name: reference.to_string(),
+        hint: format!(
+            "not a shipped plugin ({}) and no such file",
+            known.join(", ")
+        ),
+    })
 }
 
 /// The default model's name, as `scripts/setup` installs it.
@@ -87,16 +97,16 @@ pub fn model(spec: &str) -> Result<PathBuf> {
         if installed.is_file() {
             return Ok(installed);
         }
-        bail!(
-            "{name} is not installed at {}: run scripts/setup",
-            installed.display()
-        );
+        return Err(Error::NotInstalled {
+            name: name.to_string(),
+            path: installed,
+        });
     }
     let names: Vec<&str> = INSTALLED_MODELS.iter().map(|(name, _)| *name).collect();
-    bail!(
-        "no model at `{spec}`: pass a .gguf file, a safetensors directory, or one of {}",
-        names.join(", ")
-    )
+    Err(Error::NoModel {
+        spec: spec.to_string(),
+        installed: names.join(", "),
+    })
 }
 
 /// The shipped kernel `kernel-NAME`, or a kernel `.wasm` file.
@@ -114,15 +124,22 @@ pub fn kernel_capped(name: &str, base_dir: &Path, max_bytes: u64) -> Result<Plug
     }
     let path = base_dir.join(name);
     if path.is_file() {
-        return Ok(PluginSource::from_file_capped(&path, max_bytes)?);
+        return PluginSource::from_file_capped(&path, max_bytes).map_err(|cause| Error::Plugin {
+            context: format!("loading kernel `{name}`"),
+            cause,
+        });
     }
     let shipped: Vec<_> = lem_bundled::plugin_names()
         .filter_map(|n| n.strip_prefix("kernel-"))
         .collect();
-    Err(anyhow!(
-        "unknown kernel `{name}`: not a shipped kernel ({}) nor a .wasm file",
-        shipped.join(", ")
-    ))
+    Err(Error::Unknown {
+        kind: "kernel",
+        name: name.to_string(),
+        hint: format!(
+            "not a shipped kernel ({}) nor a .wasm file",
+            shipped.join(", ")
+        ),
+    })
 }
 
 /// A kernel's name in records: the shipped name, or the file's stem.

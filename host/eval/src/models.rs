@@ -1,8 +1,9 @@
 //! Opening the models named by specs (`local:`, `openai:`, `gemini:`) as
-//! clients, one per spec, shared by whoever names it.
+//! clients, one per spec, shared by whoever names it (candidates and the
+//! judge alike).
 
-use crate::commands::engine_args::ModelArgs;
-use anyhow::{Context, Result};
+use crate::error::{Error, IoContext, Result};
+use lem_engine::{Engine, LoadOptions};
 use lem_models::{
     Backend, Client, GeminiBackend, LocalBackend, ModelSpec, OpenAiBackend, RetryPolicy,
 };
@@ -10,21 +11,40 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Flags for remote models.
-#[derive(clap::Args, Debug, Clone)]
-pub struct RemoteArgs {
+/// How remote models are asked.
+#[derive(Debug, Clone)]
+pub struct RemoteOptions {
     /// Environment variable holding the key for `openai:` models (unset: no key is sent).
-    #[arg(long, default_value = "OPENAI_API_KEY")]
     pub api_key_env: String,
     /// Requests in flight at once per remote model.
-    #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
-    /// Seconds one attempt at a remote request may take.
-    #[arg(long, default_value_t = 300)]
-    pub request_timeout: u64,
-    /// Attempts per remote request (timeouts, 429 and 5xx are retried with backoff).
-    #[arg(long, default_value_t = 4)]
+    /// How long one attempt at a request may take.
+    pub request_timeout: Duration,
+    /// Attempts per request (timeouts, 429 and 5xx are retried with backoff).
     pub attempts: u32,
+}
+
+impl Default for RemoteOptions {
+    fn default() -> Self {
+        RemoteOptions {
+            api_key_env: "OPENAI_API_KEY".into(),
+            concurrency: 8,
+            request_timeout: Duration::from_secs(300),
+            attempts: 4,
+        }
+    }
+}
+
+/// How models are opened.
+#[derive(Debug, Clone, Default)]
+pub struct ModelOptions {
+    /// How local models load (device, context, tokenizer, adapter, template).
+    /// Their CPU thread count is the process's, set once by the caller.
+    pub load: LoadOptions,
+    /// Sequences a local model decodes together (at least 1).
+    pub batch_size: usize,
+    /// How remote models are asked.
+    pub remote: RemoteOptions,
 }
 
 /// A model ready to answer.
@@ -40,28 +60,25 @@ pub struct OpenModel {
 }
 
 /// Opens models on first use and hands out the same one after.
-pub struct Models<'a> {
-    engine: &'a ModelArgs,
-    remote: &'a RemoteArgs,
-    batch_size: usize,
+pub struct Models {
+    options: ModelOptions,
     open: HashMap<String, Arc<OpenModel>>,
 }
 
-impl<'a> Models<'a> {
-    /// Local models load with `engine`'s device, threads and context and
-    /// decode `batch_size` sequences together; remote ones use `remote`.
-    pub fn new(engine: &'a ModelArgs, remote: &'a RemoteArgs, batch_size: usize) -> Self {
+impl Models {
+    /// Models opened with `options`.
+    pub fn new(options: ModelOptions) -> Self {
         Models {
-            engine,
-            remote,
-            batch_size: batch_size.max(1),
+            options,
             open: HashMap::new(),
         }
     }
 
     /// The model named by `spec`, opened once.
     pub fn get(&mut self, spec: &str) -> Result<Arc<OpenModel>> {
-        let parsed: ModelSpec = spec.parse()?;
+        let parsed: ModelSpec = spec
+            .parse()
+            .map_err(|e: lem_models::SpecError| Error::Invalid(e.to_string()))?;
         let key = parsed.to_string();
         if let Some(model) = self.open.get(&key) {
             return Ok(model.clone());
@@ -72,29 +89,28 @@ impl<'a> Models<'a> {
     }
 
     fn open_spec(&self, spec: ModelSpec) -> Result<OpenModel> {
+        let remote = &self.options.remote;
+        let batch = self.options.batch_size.max(1);
         let remote_policy = RetryPolicy {
-            max_attempts: self.remote.attempts.max(1),
-            timeout: Duration::from_secs(self.remote.request_timeout.max(1)),
+            max_attempts: remote.attempts.max(1),
+            timeout: remote.request_timeout.max(Duration::from_secs(1)),
             ..RetryPolicy::default()
         };
         match spec {
             ModelSpec::Local(reference) => {
                 let path = crate::resolve::model(&reference)?;
-                let engine = self.engine.load_path(&path)?;
+                let engine = load_engine(&path, &self.options.load)?;
                 let sha256 = if path.is_file() {
-                    Some(
-                        lem_core::hash::sha256_file(&path)
-                            .with_context(|| format!("hashing {}", path.display()))?,
-                    )
+                    Some(lem_core::hash::sha256_file(&path).at(&path)?)
                 } else {
                     None
                 };
                 // An adapter changes the model: records and the judge cache say so.
-                let spec = match &self.engine.adapter {
+                let spec = match &self.options.load.adapter {
                     Some(dir) => format!("local:{reference}+adapter:{}", dir.display()),
                     None => format!("local:{reference}"),
                 };
-                let local = LocalBackend::start(engine, spec.clone(), self.batch_size);
+                let local = LocalBackend::start(engine, spec.clone(), batch);
                 // The engine never times out or retries: its errors are final,
                 // and a slow machine is not a failure.
                 let policy = RetryPolicy {
@@ -102,8 +118,7 @@ impl<'a> Models<'a> {
                     timeout: Duration::from_secs(7 * 24 * 3600),
                     ..RetryPolicy::default()
                 };
-                let client =
-                    Client::new(Arc::new(local) as Arc<dyn Backend>, self.batch_size, policy);
+                let client = Client::new(Arc::new(local) as Arc<dyn Backend>, batch, policy);
                 Ok(OpenModel {
                     name: path
                         .file_stem()
@@ -114,12 +129,19 @@ impl<'a> Models<'a> {
                 })
             }
             ModelSpec::OpenAi { base_url, model } => {
-                let key = std::env::var(&self.remote.api_key_env).ok();
-                let backend = OpenAiBackend::new(&base_url, &model, key)?;
+                let key = std::env::var(&remote.api_key_env).ok();
+                let backend =
+                    OpenAiBackend::new(&base_url, &model, key).map_err(|e| Error::Model {
+                        context: format!("model `{model}` at {base_url}"),
+                        message: e.to_string(),
+                    })?;
                 Ok(self.remote_model(Arc::new(backend), model, remote_policy))
             }
             ModelSpec::Gemini(model) => {
-                let backend = GeminiBackend::from_env(&model)?;
+                let backend = GeminiBackend::from_env(&model).map_err(|e| Error::Model {
+                    context: format!("Gemini model `{model}`"),
+                    message: e.to_string(),
+                })?;
                 Ok(self.remote_model(Arc::new(backend), model, remote_policy))
             }
         }
@@ -135,9 +157,21 @@ impl<'a> Models<'a> {
             spec: backend.identity(),
             name,
             sha256: None,
-            client: Arc::new(Client::new(backend, self.remote.concurrency, policy)),
+            client: Arc::new(Client::new(
+                backend,
+                self.options.remote.concurrency,
+                policy,
+            )),
         }
     }
+}
+
+/// The engine of the local model at `path`.
+pub fn load_engine(path: &std::path::Path, options: &LoadOptions) -> Result<Engine> {
+    Engine::load(path, options).map_err(|e| Error::Model {
+        context: format!("loading model {}", path.display()),
+        message: e.to_string(),
+    })
 }
 
 /// A tokio runtime for the clients (two workers: the work is waiting).
@@ -146,5 +180,5 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .context("starting the async runtime")
+        .map_err(|e| Error::Invalid(format!("starting the async runtime: {e}")))
 }

@@ -1,0 +1,24 @@
+//! `lem bench`: speed measured against peers, in the same run.
+
+mod generate;
+mod machine;
+mod train;
+
+use anyhow::Result;
+use std::process::ExitCode;
+
+/// `lem bench` subcommands.
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Generation speed against llama.cpp.
+    Generate(generate::GenerateArgs),
+    /// LoRA training speed and memory against PyTorch + PEFT.
+    Train(train::Args),
+}
+
+pub fn run(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Generate(args) => generate::run(args),
+        Command::Train(args) => train::run(args),
+    }
+}

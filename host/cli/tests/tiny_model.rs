@@ -1,0 +1,220 @@
+//! The success paths of `lem generate`, `lem run` and `lem serve`, on a tiny
+//! random-weight model written here: no set-up needed, so they run in every
+//! `cargo test` (the real-model versions are in generate.rs, run.rs, serve.rs).
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn lem(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lem"))
+        .current_dir(dir)
+        .args(args)
+        .env("LEM_HOME", dir.join("home"))
+        .output()
+        .expect("run lem")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A tiny Gemma 3 with its tokenizer, in `dir/tiny`.
+fn tiny_model(dir: &Path) -> PathBuf {
+    let model = dir.join("tiny");
+    std::fs::create_dir(&model).unwrap();
+    lem_engine::testing::write_model_dir(&model, 7);
+    model
+}
+
+fn records(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn generate_answers_every_item_then_has_nothing_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let args = [
+        "generate",
+        "--benchmark",
+        "gsm8k",
+        "--limit",
+        "3",
+        "--max-tokens",
+        "4",
+        "--threads",
+        "1",
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        "answers.jsonl",
+    ];
+    let out = lem(dir.path(), &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let answers = records(&dir.path().join("answers.jsonl"));
+    assert_eq!(answers.len(), 3);
+    for a in &answers {
+        assert_eq!(a["model"], "tiny");
+        assert_eq!(a["benchmark"], "gsm8k");
+        assert!(a["tokens_out"].as_u64().unwrap() <= 4, "{a}");
+        assert_eq!(a["kernel"], "none");
+    }
+    assert!(
+        stderr(&out).contains("3 of 3 items answered now"),
+        "{}",
+        stderr(&out)
+    );
+
+    let again = lem(dir.path(), &args);
+    assert!(again.status.success());
+    assert!(
+        stderr(&again).contains("all 3 items already done"),
+        "{}",
+        stderr(&again)
+    );
+}
+
+#[test]
+fn run_generates_scores_judges_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    std::fs::write(dir.path().join("k.txt"), "Be honest and kind.").unwrap();
+    std::fs::write(dir.path().join("a.json"), r#"{"axioms": []}"#).unwrap();
+    std::fs::write(
+        dir.path().join("eval.toml"),
+        format!(
+            r#"out = "out"
+kernels = ["none", "sandwich"]
+kernel_text = "k.txt"
+axioms = "a.json"
+judge = "local:{model}"
+judge_max_tokens = 8
+
+[models]
+tiny = "local:{model}"
+
+[[benchmarks]]
+name = "gsm8k"
+limit = 2
+
+[[benchmarks]]
+name = "seeds"
+limit = 1
+
+[generation]
+max_tokens = 6
+"#,
+            model = model.display()
+        ),
+    )
+    .unwrap();
+    let out = lem(dir.path(), &["run", "eval.toml", "--threads", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let o = dir.path().join("out");
+    for run in ["tiny", "tiny+sandwich"] {
+        assert_eq!(
+            records(&o.join(format!("responses/{run}/gsm8k.jsonl"))).len(),
+            2
+        );
+        assert_eq!(
+            records(&o.join(format!("scores/{run}/gsm8k.jsonl"))).len(),
+            2
+        );
+    }
+    // The random model cannot write a verdict: the judged score is a
+    // recorded failure with the judge's raw answer, never a score.
+    let seeds = records(&o.join("scores/tiny/seeds.jsonl"));
+    let judged = seeds
+        .iter()
+        .find(|r| r["plugin"]["name"] == "ethics-judge")
+        .unwrap();
+    let call = &judged["judge"]["calls"][0];
+    assert!(call["answer"].is_string(), "{judged}");
+    assert!(call["finish_reason"].is_string(), "{judged}");
+    assert_eq!(call["request_sha256"].as_str().unwrap().len(), 64);
+    assert!(
+        judged["error"].is_object() || judged["metrics"].as_object().is_some_and(|m| !m.is_empty()),
+        "{judged}"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(o.join("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["models"]["tiny+sandwich"]["gsm8k/accuracy"]["n"], 2,
+        "{report:#}"
+    );
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(o.join("run.json")).unwrap()).unwrap();
+    assert_eq!(manifest["runs"]["tiny+sandwich"]["kernel"], "sandwich");
+    // The Markdown report is printed too.
+    assert!(String::from_utf8_lossy(&out.stdout).contains("tiny+sandwich"));
+}
+
+#[test]
+fn serve_answers_chat_requests_in_openais_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lem"))
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--served-name",
+            "tiny",
+            "--threads",
+            "1",
+        ])
+        .arg("--model")
+        .arg(&model)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start lem serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let result = std::panic::catch_unwind(|| {
+        let base = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in `{line}`"));
+        let client = reqwest::blocking::Client::new();
+        let models: Value = client
+            .get(format!("{base}/models"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(models["data"][0]["id"], "tiny");
+        let response = client
+            .post(format!("{base}/chat/completions"))
+            .json(&json!({
+                "model": "tiny",
+                "messages": [{"role": "user", "content": "Hello?"}],
+                "max_tokens": 3,
+                "temperature": 0,
+            }))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().unwrap();
+        assert_eq!(body["object"], "chat.completion");
+        assert_eq!(body["choices"][0]["message"]["role"], "assistant");
+        assert!(body["choices"][0]["message"]["content"].is_string());
+        assert!(
+            body["usage"]["completion_tokens"].as_u64().unwrap() <= 3,
+            "{body}"
+        );
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
