@@ -185,6 +185,7 @@ pub fn generate(
             temperature: job.params.temperature,
             top_p: (job.params.top_p < 1.0).then_some(job.params.top_p),
             seed: Some(job.params.seed),
+            ..ChatRequest::default()
         };
         requests.push((id.clone(), request));
     }

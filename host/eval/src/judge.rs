@@ -60,6 +60,7 @@ impl BackendJudge {
             temperature: request.temperature,
             top_p: None,
             seed: request.seed,
+            ..ChatRequest::default()
         }
     }
 

@@ -49,6 +49,7 @@ fn bench(c: &mut Criterion) {
         temperature: 0.0,
         top_p: None,
         seed: Some(42),
+        ..ChatRequest::default()
     };
 
     let mut group = c.benchmark_group("judge_calls");

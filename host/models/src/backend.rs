@@ -140,6 +140,7 @@ mod tests {
                             prompt_tokens: 3,
                             completion_tokens: 1,
                         },
+                        ..Completion::default()
                     }),
                 }
             })
@@ -167,6 +168,7 @@ mod tests {
             temperature: 0.0,
             top_p: None,
             seed: None,
+            ..ChatRequest::default()
         }
     }
 

@@ -87,6 +87,7 @@ mod tests {
             temperature: 0.0,
             top_p: None,
             seed: Some(1),
+            ..ChatRequest::default()
         }
     }
 
@@ -98,6 +99,7 @@ mod tests {
             text: "{\"x\": 3}".into(),
             finish_reason: "stop".into(),
             usage: Usage::default(),
+            ..Completion::default()
         };
         assert_eq!(cache.get("m", &request("a")), None);
         cache.put("m", &request("a"), &done).unwrap();

@@ -132,6 +132,7 @@ fn parse(body: &[u8]) -> Result<Completion, BackendError> {
             prompt_tokens: count("/usageMetadata/promptTokenCount"),
             completion_tokens: count("/usageMetadata/candidatesTokenCount"),
         },
+        ..Completion::default()
     })
 }
 
@@ -166,6 +167,7 @@ mod tests {
             temperature: 0.0,
             top_p: None,
             seed: Some(7),
+            ..ChatRequest::default()
         };
         let b = body(&request);
         assert_eq!(b["systemInstruction"]["parts"][0]["text"], "be brief");

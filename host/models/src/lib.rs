@@ -29,6 +29,6 @@ pub use error::BackendError;
 pub use gemini::GeminiBackend;
 pub use local::{LocalBackend, StreamEvent};
 pub use openai::OpenAiBackend;
-pub use request::{ChatRequest, Completion, Usage};
+pub use request::{ChatRequest, Completion, TokenLogprob, Usage};
 pub use retry::RetryPolicy;
 pub use spec::{ModelSpec, SpecError};

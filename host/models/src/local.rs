@@ -194,6 +194,7 @@ fn worker(engine: &Engine, queue: &mpsc::Receiver<Job>, batch_size: usize) {
                             completion_tokens: done.tokens.len() as u64,
                         },
                         text: done.text,
+                        ..Completion::default()
                     }),
                 ),
                 Event::Failed { key, error } => (

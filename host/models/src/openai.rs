@@ -86,6 +86,7 @@ fn parse_completion(body: &[u8]) -> Result<Completion, BackendError> {
             prompt_tokens: count("/usage/prompt_tokens"),
             completion_tokens: count("/usage/completion_tokens"),
         },
+        ..Completion::default()
     })
 }
 

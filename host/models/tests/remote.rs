@@ -26,6 +26,7 @@ fn request() -> ChatRequest {
         temperature: 0.0,
         top_p: None,
         seed: Some(42),
+        ..ChatRequest::default()
     }
 }
 

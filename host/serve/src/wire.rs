@@ -53,6 +53,7 @@ impl ChatBody {
             top_p: self.top_p,
             seed: self.seed,
             messages: self.messages,
+            ..ChatRequest::default()
         }
     }
 }
@@ -65,6 +66,7 @@ impl CompletionBody {
             temperature: self.temperature.unwrap_or(1.0),
             top_p: self.top_p,
             seed: self.seed,
+            ..ChatRequest::default()
         };
         (self.prompt, request)
     }
