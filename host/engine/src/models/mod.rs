@@ -1,4 +1,4 @@
-//! Model families, one file each, behind one [`Model`] enum.
+//! Model families behind one [`Model`] enum.
 //!
 //! Every family is lem's own, with batched decode over per-sequence caches:
 //! Gemma 3 ([`gemma3`]) and the Llama architecture ([`llama`]: Llama 2/3.x,
@@ -17,7 +17,6 @@ pub mod train_ops;
 pub mod weights;
 
 use crate::EngineError;
-use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use layers::KvCache;
 use std::path::{Path, PathBuf};
@@ -141,63 +140,6 @@ pub trait TrainableModel: Projections + Clone {
             x = self.layer_train(i, &x, &masks, dropout)?;
         }
         self.final_norm_train(&x)
-    }
-}
-
-impl TrainableModel for gemma3::Gemma3 {
-    type Masks = gemma3::TrainMasks;
-    fn hidden_size(&self) -> usize {
-        self.config().hidden_size
-    }
-    fn vocab_size(&self) -> usize {
-        self.config().vocab_size
-    }
-    fn num_layers(&self) -> usize {
-        self.config().num_hidden_layers
-    }
-    fn device(&self) -> &Device {
-        gemma3::Gemma3::device(self)
-    }
-    fn output_weight(&self) -> candle_core::Result<Tensor> {
-        gemma3::Gemma3::output_weight(self)
-    }
-    fn train_masks(&self, t: usize) -> candle_core::Result<Self::Masks> {
-        gemma3::Gemma3::train_masks(self, t)
-    }
-    fn embed_train(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
-        gemma3::Gemma3::embed_train(self, ids)
-    }
-    fn layer_train(
-        &self,
-        i: usize,
-        x: &Tensor,
-        masks: &Self::Masks,
-        dropout: bool,
-    ) -> candle_core::Result<Tensor> {
-        gemma3::Gemma3::layer_train(self, i, x, masks, dropout)
-    }
-    fn final_norm_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        gemma3::Gemma3::final_norm_train(self, x)
-    }
-    fn export_tensors(&self) -> candle_core::Result<Vec<(String, Tensor)>> {
-        gemma3::Gemma3::export_tensors(self)
-    }
-    fn hf_config(&self) -> serde_json::Value {
-        let mut config = serde_json::to_value(self.config()).expect("config serializes");
-        if let Some(obj) = config.as_object_mut() {
-            obj.insert("model_type".into(), "gemma3_text".into());
-            obj.insert(
-                "architectures".into(),
-                serde_json::json!(["Gemma3ForCausalLM"]),
-            );
-            obj.insert("hidden_activation".into(), "gelu_pytorch_tanh".into());
-            obj.insert("tie_word_embeddings".into(), true.into());
-            obj.insert("torch_dtype".into(), "float32".into());
-        }
-        config
-    }
-    fn as_gemma3(&self) -> Option<&gemma3::Gemma3> {
-        Some(self)
     }
 }
 
@@ -351,7 +293,7 @@ impl Model {
         match arch.as_str() {
             "gemma3" => {
                 let config =
-                    gemma3_config_from_gguf(md).map_err(|reason| EngineError::BadFile {
+                    gemma3::Config::from_gguf(md).map_err(|reason| EngineError::BadFile {
                         path: path.to_owned(),
                         reason,
                     })?;
@@ -429,55 +371,4 @@ impl Model {
             Model::Llama(m) => m.decode(tokens, caches),
         }
     }
-}
-
-/// Gemma 3 facts from GGUF metadata; what the file leaves out (local rope
-/// base, layer pattern) takes the published values, as llama.cpp does.
-fn gemma3_config_from_gguf(
-    md: &std::collections::HashMap<String, gguf_file::Value>,
-) -> Result<gemma3::Config, String> {
-    let get = |key: &str| -> Result<u32, String> {
-        md.get(&format!("gemma3.{key}"))
-            .ok_or_else(|| format!("GGUF metadata lacks gemma3.{key}"))?
-            .to_u32()
-            .map_err(|e| format!("gemma3.{key}: {e}"))
-    };
-    let getf = |key: &str| {
-        md.get(&format!("gemma3.{key}"))
-            .and_then(|v| v.to_f32().ok())
-    };
-    let layers = get("block_count")? as usize;
-    let hidden = get("embedding_length")? as usize;
-    let heads = get("attention.head_count")? as usize;
-    let head_dim = get("attention.key_length")? as usize;
-    // llama.cpp: the 27B (62 layers) scales by hidden/heads, the others by head_dim.
-    let pre_attn = if layers == 62 {
-        hidden / heads
-    } else {
-        head_dim
-    };
-    let vocab = md
-        .get("tokenizer.ggml.tokens")
-        .and_then(|v| v.to_vec().ok())
-        .map(|v| v.len())
-        .unwrap_or(262_144);
-    Ok(gemma3::Config {
-        vocab_size: vocab,
-        hidden_size: hidden,
-        intermediate_size: get("feed_forward_length")? as usize,
-        num_hidden_layers: layers,
-        num_attention_heads: heads,
-        num_key_value_heads: get("attention.head_count_kv")? as usize,
-        head_dim,
-        rms_norm_eps: getf("attention.layer_norm_rms_epsilon").unwrap_or(1e-6) as f64,
-        rope_theta: getf("rope.freq_base").unwrap_or(1_000_000.0) as f64,
-        rope_local_base_freq: 10_000.0,
-        sliding_window: get("attention.sliding_window").unwrap_or(512) as usize,
-        sliding_window_pattern: 6,
-        layer_types: None,
-        query_pre_attn_scalar: pre_attn as f64,
-        max_position_embeddings: get("context_length").unwrap_or(32_768) as usize,
-        final_logit_softcapping: None,
-        attn_logit_softcapping: None,
-    })
 }
