@@ -232,7 +232,7 @@ impl candle_core::InplaceOp1 for ExpBlock {
                 if let Some(&logit) = (t as usize).checked_sub(from).and_then(|i| row.get(i)) {
                     state.target_logit = logit;
                 }
-                let sum = lem_engine::models::train_ops::exp_in_place(row, 1.0, max);
+                let sum = lem_engine::models::fused_ops::train::exp_in_place(row, 1.0, max);
                 state.factor = (state.max - max).exp();
                 state.sum = state.sum * state.factor as f64 + sum as f64;
                 state.max = max;

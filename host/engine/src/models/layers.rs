@@ -27,7 +27,7 @@ impl RmsNorm {
 
     /// The same, differentiable (candle's fused one has no backward).
     pub(crate) fn forward_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        super::train_ops::rms_norm(x, &self.weight, self.eps)
+        super::fused_ops::train::rms_norm(x, &self.weight, self.eps)
     }
 }
 
@@ -102,7 +102,7 @@ impl Rope {
         let t = x.dim(2)?;
         let cos = self.cos.narrow(0, 0, t)?;
         let sin = self.sin.narrow(0, 0, t)?;
-        super::train_ops::rope(x, &cos, &sin)
+        super::fused_ops::train::rope(x, &cos, &sin)
     }
 
     /// Rotates `x` [b, heads, 1, d], row `i` at `positions[i]`.

@@ -557,7 +557,7 @@ impl TrainableModel for Llama {
             .reshape((b, a.n_kv, group * t, a.head_dim))?;
         let scores = q.matmul(&k.t()?)?;
         let probs = if scores.device().is_cpu() {
-            super::train_ops::causal_softmax(&scores, t, a.scale, None)?
+            super::fused_ops::train::causal_softmax(&scores, t, a.scale, None)?
         } else {
             let mask = mask
                 .unsqueeze(0)?

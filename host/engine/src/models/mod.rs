@@ -6,6 +6,7 @@
 //! caches, masks) is in [`layers`].
 
 pub mod decode_attention;
+pub mod fused_ops;
 pub mod gemma3;
 pub mod layers;
 pub mod linear;
@@ -13,7 +14,6 @@ pub mod llama;
 pub mod matmul;
 pub mod q8_0;
 pub mod repack;
-pub mod train_ops;
 pub mod weights;
 
 use crate::EngineError;

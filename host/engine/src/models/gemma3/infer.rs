@@ -3,12 +3,12 @@
 //! batch ([`Gemma3::decode`]), each against its own cache and position.
 //! Norms and rope are candle's fused kernels, attention is the families'
 //! shared prompt and token attention ([`crate::models::layers`]), and the
-//! MLP's gated product is [`crate::models::train_ops::gelu_mul`].
+//! MLP's gated product is [`crate::models::fused_ops::gelu_mul`].
 
 use super::model::{Attention, Gemma3, Layer, Mlp};
 use crate::EngineError;
+use crate::models::fused_ops::gelu_mul;
 use crate::models::layers::{self, KvCache, mask};
-use crate::models::train_ops::gelu_mul;
 use candle_core::{D, DType, IndexOp, Tensor};
 
 impl Mlp {

@@ -11,12 +11,13 @@
 //! and the path for devices other than the CPU.
 
 use super::model::{Gemma3, Layer};
-use crate::models::layers::RmsNorm;
-use crate::models::linear::{Linear, LinearTape, LoraGrads};
-use crate::models::train_ops::{
-    Heads, causal_softmax, causal_softmax_grad, gelu_mul, gelu_mul_grad, heads_norm_rope,
+use crate::models::fused_ops::gelu_mul;
+use crate::models::fused_ops::train::{
+    Heads, causal_softmax, causal_softmax_grad, gelu_mul_grad, heads_norm_rope,
     heads_norm_rope_grad, rms_norm_grad,
 };
+use crate::models::layers::RmsNorm;
+use crate::models::linear::{Linear, LinearTape, LoraGrads};
 use candle_core::Tensor;
 
 /// What one block's backward needs from its forward, `[b·t, ·]` rows.

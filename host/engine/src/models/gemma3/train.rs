@@ -1,16 +1,17 @@
 //! Training: the differentiable forward that
 //! candle's autograd runs backward, one block at a time, and Gemma 3's
 //! [`TrainableModel`]. Norms, rope and the causal softmax are the fused
-//! differentiable ops of [`crate::models::train_ops`]; the
+//! differentiable ops of [`crate::models::fused_ops::train`]; the
 //! projections give gradients to their adapters and inputs, never to the
 //! frozen weights. The hand-written CPU backward, which the trainer prefers
 //! where it serves, is in [`super::tape`].
 
 use super::model::{Gemma3, Layer};
 use crate::models::TrainableModel;
+use crate::models::fused_ops::gelu_mul;
+use crate::models::fused_ops::train::causal_softmax;
 use crate::models::layers::{Rope, mask};
 use crate::models::linear::Linear;
-use crate::models::train_ops::{causal_softmax, gelu_mul};
 use candle_core::{D, Device, Tensor};
 
 impl Layer {
