@@ -4,7 +4,8 @@
 //! and the GELU-gated product of Gemma's MLP ([`gelu_mul`]: candle's `gelu`
 //! evaluates libm's `tanh` one value at a time).
 //!
-//! What only training needs is in [`train`]: differentiable RMSNorm, rope and causal softmax, the per-head
+//! What only training needs is in the `train` submodule (behind the `train`
+//! feature): differentiable RMSNorm, rope and causal softmax, the per-head
 //! norm and rope of Gemma 3's hand-written backward, and the backward of
 //! every op, [`gelu_mul`]'s included.
 
@@ -95,6 +96,7 @@ fn fast_tanh(x: f32) -> f32 {
 }
 
 // Declared after `simd_kernel!`, which its kernels use.
+#[cfg(feature = "train")]
 pub mod train;
 
 simd_kernel! {
@@ -151,6 +153,7 @@ impl CustomOp2 for GeluMul {
 
     /// The gradients of [`gelu_mul`] in both inputs
     /// ([`train::gelu_mul_grad`]).
+    #[cfg(feature = "train")]
     fn bwd(
         &self,
         gate: &Tensor,

@@ -26,6 +26,7 @@ impl RmsNorm {
     }
 
     /// The same, differentiable (candle's fused one has no backward).
+    #[cfg(feature = "train")]
     pub(crate) fn forward_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         super::fused_ops::train::rms_norm(x, &self.weight, self.eps)
     }
@@ -98,6 +99,7 @@ impl Rope {
     }
 
     /// [`Rope::apply`], differentiable, positions `0..t` (halves only).
+    #[cfg(feature = "train")]
     pub(crate) fn apply_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let t = x.dim(2)?;
         let cos = self.cos.narrow(0, 0, t)?;

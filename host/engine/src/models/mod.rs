@@ -1,9 +1,19 @@
-//! Model families behind one [`Model`] enum.
+//! Model families behind one [`Model`] enum, and what they share.
 //!
 //! Every family is lem's own, with batched decode over per-sequence caches:
-//! Gemma 3 ([`gemma3`]) and the Llama architecture ([`llama`]: Llama 2/3.x,
-//! Mistral, SmolLM2, Qwen 2/2.5). What the families share (norms, rope,
-//! caches, masks) is in [`layers`].
+//! Gemma 3 ([`gemma3`], a module per job) and the Llama architecture
+//! ([`llama`]: Llama 2/3.x, Mistral, SmolLM2, Qwen 2/2.5). What the families
+//! share: norms, rope, caches, masks and prompt attention ([`layers`]), the
+//! projection with its LoRA delta ([`linear`]), tensors by Hugging Face name
+//! ([`weights`]), and CPU kernels: decode products ([`q8_0`], [`repack`]),
+//! decode attention ([`decode_attention`]) and the fused ops of the forward
+//! pass ([`fused_ops`]).
+//!
+//! With the `train` feature, the families, [`linear`] and [`fused_ops`] each
+//! gain a `train` submodule (the training forward, the backward, fusing),
+//! `matmul` adds the f32 products of the hand-written backward and the
+//! trainer's loss, and [`Projections`] gains its training counterpart,
+//! `TrainableModel` (in `crate::train`).
 
 pub mod decode_attention;
 pub mod fused_ops;
@@ -11,10 +21,16 @@ pub mod gemma3;
 pub mod layers;
 pub mod linear;
 pub mod llama;
+#[cfg(feature = "train")]
 pub mod matmul;
 pub mod q8_0;
 pub mod repack;
 pub mod weights;
+
+/// The training contract of a family, also at this path (lem-cli names it
+/// here); it is defined in [`crate::train`].
+#[cfg(feature = "train")]
+pub use crate::train::TrainableModel;
 
 use crate::EngineError;
 use candle_core::{Device, Tensor};
@@ -79,67 +95,6 @@ impl Projections for Model {
             Model::Gemma3(m) => m.linears_mut(),
             Model::Llama(m) => m.linears_mut(),
         }
-    }
-}
-
-/// What the LoRA trainer and `lem fuse` need of a family: its projections
-/// by name, a differentiable forward one block at a time, the output layer,
-/// and its tensors in Hugging Face's names and layout. A family implements
-/// this and trains; the trainer does not know which family it trains.
-pub trait TrainableModel: Projections + Clone {
-    /// The masks of one training batch length.
-    type Masks;
-    /// Width of the residual stream.
-    fn hidden_size(&self) -> usize;
-    /// Vocabulary size.
-    fn vocab_size(&self) -> usize;
-    /// Number of blocks.
-    fn num_layers(&self) -> usize;
-    /// The device the weights are on.
-    fn device(&self) -> &Device;
-    /// The output layer's weight `[vocab, hidden]`, dense f32.
-    fn output_weight(&self) -> candle_core::Result<Tensor>;
-    /// Masks for a batch of `t` tokens.
-    fn train_masks(&self, t: usize) -> candle_core::Result<Self::Masks>;
-    /// The embedded input `[b, t, hidden]` of `ids` `[b, t]`.
-    fn embed_train(&self, ids: &Tensor) -> candle_core::Result<Tensor>;
-    /// Block `i` on `x`; gradients reach the adapters and `x`.
-    fn layer_train(
-        &self,
-        i: usize,
-        x: &Tensor,
-        masks: &Self::Masks,
-        dropout: bool,
-    ) -> candle_core::Result<Tensor>;
-    /// The final norm.
-    fn final_norm_train(&self, x: &Tensor) -> candle_core::Result<Tensor>;
-    /// Every tensor in Hugging Face names, adapters merged.
-    fn export_tensors(&self) -> candle_core::Result<Vec<(String, Tensor)>>;
-    /// The Hugging Face `config.json`.
-    fn hf_config(&self) -> serde_json::Value;
-    /// The model as Gemma 3, whose hand-written CPU backward the trainer
-    /// uses when it can; `None` for families that train through autograd.
-    fn as_gemma3(&self) -> Option<&gemma3::Gemma3> {
-        None
-    }
-
-    /// The whole model, hidden states after the final norm; blocks below
-    /// `frozen_below` run without a graph.
-    fn forward_train(
-        &self,
-        ids: &Tensor,
-        frozen_below: usize,
-        dropout: bool,
-    ) -> candle_core::Result<Tensor> {
-        let masks = self.train_masks(ids.dim(1)?)?;
-        let mut x = self.embed_train(ids)?;
-        for i in 0..self.num_layers() {
-            if i < frozen_below {
-                x = x.detach();
-            }
-            x = self.layer_train(i, &x, &masks, dropout)?;
-        }
-        self.final_norm_train(&x)
     }
 }
 

@@ -1,4 +1,5 @@
-//! Fused, differentiable CPU ops for training: RMSNorm, rope, causal (windowed) softmax, the per-head norm
+//! Fused, differentiable CPU ops for training (behind the `train`
+//! feature): RMSNorm, rope, causal (windowed) softmax, the per-head norm
 //! and rope of the hand-written backward, and the backward of each, with
 //! that of the shared [`super::gelu_mul`].
 //!

@@ -1,4 +1,4 @@
-//! Export (`lem fuse` is its user): the model's
+//! Export (behind the `train` feature; `lem fuse` is its user): the model's
 //! tensors in Hugging Face's names and conventions with every adapter
 //! merged, and the `config.json` that loads them as `Gemma3ForCausalLM`.
 

@@ -20,19 +20,27 @@
 //! - `model`: what it is made of (blocks, norms, rope tables) and loading it
 //!   from weights.
 //! - `infer`: inference: a prompt into its cache, and batched decode.
+//!
+//! Behind the `train` feature, what only the trainer and `lem fuse` need:
+//!
 //! - `train`: the differentiable forward (for candle's autograd) and
-//!   Gemma 3's [`super::TrainableModel`].
+//!   Gemma 3's `TrainableModel` (`crate::train`).
 //! - `tape`: the hand-written CPU backward, one block at a time.
 //! - `export`: the tensors and `config.json` of a fused model.
 
 mod config;
+#[cfg(feature = "train")]
 mod export;
 mod infer;
 mod model;
+#[cfg(feature = "train")]
 mod tape;
+#[cfg(feature = "train")]
 mod train;
 
 pub use config::Config;
 pub use model::Gemma3;
+#[cfg(feature = "train")]
 pub use tape::{AdapterGrads, LayerTape};
+#[cfg(feature = "train")]
 pub use train::TrainMasks;

@@ -1,5 +1,6 @@
-//! Training outside candle's autograd: a block's forward that keeps what
-//! its backward needs (a tape), and that backward written out by hand.
+//! Training outside candle's autograd (behind the `train` feature): a
+//! block's forward that keeps what its backward needs (a tape), and that
+//! backward written out by hand.
 //!
 //! Autograd makes each gradient edge a fresh zero tensor plus an add, and
 //! walks views, reshapes and transposes as graph nodes of their own, each a

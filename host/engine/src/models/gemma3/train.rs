@@ -1,4 +1,4 @@
-//! Training: the differentiable forward that
+//! Training (behind the `train` feature): the differentiable forward that
 //! candle's autograd runs backward, one block at a time, and Gemma 3's
 //! [`TrainableModel`]. Norms, rope and the causal softmax are the fused
 //! differentiable ops of [`crate::models::fused_ops::train`]; the
@@ -7,11 +7,11 @@
 //! where it serves, is in [`super::tape`].
 
 use super::model::{Gemma3, Layer};
-use crate::models::TrainableModel;
 use crate::models::fused_ops::gelu_mul;
 use crate::models::fused_ops::train::causal_softmax;
 use crate::models::layers::{Rope, mask};
 use crate::models::linear::Linear;
+use crate::train::TrainableModel;
 use candle_core::{D, Device, Tensor};
 
 impl Layer {
