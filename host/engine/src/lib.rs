@@ -1,13 +1,21 @@
 //! The lem model engine, on candle.
 //!
-//! Why it is shaped so: one file per model family under [`models`] (Gemma 3
-//! is lem's own, with batched decode; other families come from
-//! candle-transformers), with tensor names that follow Hugging Face so
-//! adapters map by name; the tokenizer and its chat template ([`tokenizer`],
-//! [`chat_template`]), sampling ([`sampling`]) and continuous batching
-//! ([`generate`]) are separate modules, and [`Engine`] ties them together
-//! for callers that just want text for prompts. LoRA adapters ([`adapter`])
-//! map onto the projections by those names.
+//! Why it is shaped so: the model families are under [`models`], all lem's
+//! own (Gemma 3, a module per job; the Llama architecture), with tensor
+//! names that follow Hugging Face so adapters map by name; the kernels they
+//! share sit beside them. The tokenizer and its chat template
+//! ([`tokenizer`], [`chat_template`]), sampling ([`sampling`]) and
+//! continuous batching ([`generate`]) are separate modules, and [`Engine`]
+//! ties them together for callers that just want text for prompts. LoRA
+//! adapters ([`adapter`]) map onto the projections by those names.
+//!
+//! Inference is all that builds by default. The `train` feature adds what
+//! only training and fusing need, each part beside the inference code it
+//! mirrors (a `train` submodule of a family, of the projection, of the
+//! fused ops): the differentiable forward, Gemma 3's hand-written backward,
+//! the export of a fused model; and the `train` module, the one surface the
+//! trainer (lem-train) uses: the `TrainableModel` contract a family
+//! implements, and the kernels of the trainer's loss.
 #![deny(missing_docs)]
 
 pub mod adapter;
@@ -20,6 +28,8 @@ pub mod models;
 pub mod sampling;
 pub mod testing;
 pub mod tokenizer;
+#[cfg(feature = "train")]
+pub mod train;
 
 pub use engine::{DeviceKind, Engine, LoadOptions};
 pub use error::EngineError;

@@ -5,7 +5,7 @@
 
 use crate::TrainError;
 use lem_engine::adapter::Adapter;
-use lem_engine::models::TrainableModel;
+use lem_engine::train::TrainableModel;
 use std::collections::HashMap;
 use std::path::Path;
 

@@ -4,8 +4,7 @@
 use crate::TrainError;
 use candle_core::{DType, Tensor, Var};
 use lem_engine::adapter::{Adapter, AdapterConfig, LoraPair};
-use lem_engine::models::TrainableModel;
-use lem_engine::models::linear::Lora;
+use lem_engine::train::{Lora, TrainableModel};
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 

@@ -14,7 +14,7 @@
 //! supervised token are passed in, so the prompt costs nothing here.
 
 use candle_core::Tensor;
-use lem_engine::models::matmul::{matmul, matmul_acc};
+use lem_engine::train::{exp_in_place, matmul, matmul_acc};
 
 /// Rows per chunk (a 2×256 batch is one chunk); fewer rows make the two
 /// matmuls markedly less efficient. On the CPU a chunk's logits exist one
@@ -232,7 +232,7 @@ impl candle_core::InplaceOp1 for ExpBlock {
                 if let Some(&logit) = (t as usize).checked_sub(from).and_then(|i| row.get(i)) {
                     state.target_logit = logit;
                 }
-                let sum = lem_engine::models::train_ops::exp_in_place(row, 1.0, max);
+                let sum = exp_in_place(row, 1.0, max);
                 state.factor = (state.max - max).exp();
                 state.sum = state.sum * state.factor as f64 + sum as f64;
                 state.max = max;

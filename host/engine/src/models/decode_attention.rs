@@ -10,7 +10,7 @@
 //! rows, in place, with query heads sharing their key/value head by index.
 //! Other devices keep the tensor-op path.
 
-use super::train_ops::f32s;
+use super::fused_ops::f32s;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
 /// `softmax(scale · q·Kᵀ) · V` for one token: `q` `[1, heads, 1, d]` against

@@ -26,8 +26,9 @@ impl RmsNorm {
     }
 
     /// The same, differentiable (candle's fused one has no backward).
+    #[cfg(feature = "train")]
     pub(crate) fn forward_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        super::train_ops::rms_norm(x, &self.weight, self.eps)
+        super::fused_ops::train::rms_norm(x, &self.weight, self.eps)
     }
 }
 
@@ -98,11 +99,12 @@ impl Rope {
     }
 
     /// [`Rope::apply`], differentiable, positions `0..t` (halves only).
+    #[cfg(feature = "train")]
     pub(crate) fn apply_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let t = x.dim(2)?;
         let cos = self.cos.narrow(0, 0, t)?;
         let sin = self.sin.narrow(0, 0, t)?;
-        super::train_ops::rope(x, &cos, &sin)
+        super::fused_ops::train::rope(x, &cos, &sin)
     }
 
     /// Rotates `x` [b, heads, 1, d], row `i` at `positions[i]`.

@@ -1,9 +1,12 @@
-//! f32 matrix products on the CPU for the trainer, through the same `gemm`
-//! crate as candle's matmul, without its two costs on this path: candle
-//! zero-fills every output before the product overwrites it (the outputs
-//! of a LoRA step on the 270M model come to about 1.3 GB), and it cannot
-//! add a product into an existing buffer, which the fused loss does 64
-//! times a step.
+//! f32 matrix products on the CPU for training (behind the `train`
+//! feature): the projections' taped forward and backward
+//! ([`super::linear::Linear::forward_taped`], which Gemma 3's hand-written
+//! backward runs) and lem-train's fused output loss. They go through the
+//! same `gemm` crate as candle's matmul, without its two costs on this
+//! path: candle zero-fills every output before the product overwrites it
+//! (the outputs of a LoRA step on the 270M model come to about 1.3 GB), and
+//! it cannot add a product into an existing buffer, which the fused loss
+//! does 64 times a step.
 
 use candle_core::{CpuStorage, DType, Layout, Storage, Tensor};
 

@@ -1,23 +1,38 @@
-//! Model families, one file each, behind one [`Model`] enum.
+//! Model families behind one [`Model`] enum, and what they share.
 //!
 //! Every family is lem's own, with batched decode over per-sequence caches:
-//! Gemma 3 ([`gemma3`]) and the Llama architecture ([`llama`]: Llama 2/3.x,
-//! Mistral, SmolLM2, Qwen 2/2.5). What the families share (norms, rope,
-//! caches, masks) is in [`layers`].
+//! Gemma 3 ([`gemma3`], a module per job) and the Llama architecture
+//! ([`llama`]: Llama 2/3.x, Mistral, SmolLM2, Qwen 2/2.5). What the families
+//! share: norms, rope, caches, masks and prompt attention ([`layers`]), the
+//! projection with its LoRA delta ([`linear`]), tensors by Hugging Face name
+//! ([`weights`]), and CPU kernels: decode products ([`q8_0`], [`repack`]),
+//! decode attention ([`decode_attention`]) and the fused ops of the forward
+//! pass ([`fused_ops`]).
+//!
+//! With the `train` feature, the families, [`linear`] and [`fused_ops`] each
+//! gain a `train` submodule (the training forward, the backward, fusing),
+//! `matmul` adds the f32 products of the hand-written backward and the
+//! trainer's loss, and [`Projections`] gains its training counterpart,
+//! `TrainableModel` (in `crate::train`).
 
 pub mod decode_attention;
+pub mod fused_ops;
 pub mod gemma3;
 pub mod layers;
 pub mod linear;
 pub mod llama;
+#[cfg(feature = "train")]
 pub mod matmul;
 pub mod q8_0;
 pub mod repack;
-pub mod train_ops;
 pub mod weights;
 
+/// The training contract of a family, also at this path (lem-cli names it
+/// here); it is defined in [`crate::train`].
+#[cfg(feature = "train")]
+pub use crate::train::TrainableModel;
+
 use crate::EngineError;
-use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use layers::KvCache;
 use std::path::{Path, PathBuf};
@@ -80,124 +95,6 @@ impl Projections for Model {
             Model::Gemma3(m) => m.linears_mut(),
             Model::Llama(m) => m.linears_mut(),
         }
-    }
-}
-
-/// What the LoRA trainer and `lem fuse` need of a family: its projections
-/// by name, a differentiable forward one block at a time, the output layer,
-/// and its tensors in Hugging Face's names and layout. A family implements
-/// this and trains; the trainer does not know which family it trains.
-pub trait TrainableModel: Projections + Clone {
-    /// The masks of one training batch length.
-    type Masks;
-    /// Width of the residual stream.
-    fn hidden_size(&self) -> usize;
-    /// Vocabulary size.
-    fn vocab_size(&self) -> usize;
-    /// Number of blocks.
-    fn num_layers(&self) -> usize;
-    /// The device the weights are on.
-    fn device(&self) -> &Device;
-    /// The output layer's weight `[vocab, hidden]`, dense f32.
-    fn output_weight(&self) -> candle_core::Result<Tensor>;
-    /// Masks for a batch of `t` tokens.
-    fn train_masks(&self, t: usize) -> candle_core::Result<Self::Masks>;
-    /// The embedded input `[b, t, hidden]` of `ids` `[b, t]`.
-    fn embed_train(&self, ids: &Tensor) -> candle_core::Result<Tensor>;
-    /// Block `i` on `x`; gradients reach the adapters and `x`.
-    fn layer_train(
-        &self,
-        i: usize,
-        x: &Tensor,
-        masks: &Self::Masks,
-        dropout: bool,
-    ) -> candle_core::Result<Tensor>;
-    /// The final norm.
-    fn final_norm_train(&self, x: &Tensor) -> candle_core::Result<Tensor>;
-    /// Every tensor in Hugging Face names, adapters merged.
-    fn export_tensors(&self) -> candle_core::Result<Vec<(String, Tensor)>>;
-    /// The Hugging Face `config.json`.
-    fn hf_config(&self) -> serde_json::Value;
-    /// The model as Gemma 3, whose hand-written CPU backward the trainer
-    /// uses when it can; `None` for families that train through autograd.
-    fn as_gemma3(&self) -> Option<&gemma3::Gemma3> {
-        None
-    }
-
-    /// The whole model, hidden states after the final norm; blocks below
-    /// `frozen_below` run without a graph.
-    fn forward_train(
-        &self,
-        ids: &Tensor,
-        frozen_below: usize,
-        dropout: bool,
-    ) -> candle_core::Result<Tensor> {
-        let masks = self.train_masks(ids.dim(1)?)?;
-        let mut x = self.embed_train(ids)?;
-        for i in 0..self.num_layers() {
-            if i < frozen_below {
-                x = x.detach();
-            }
-            x = self.layer_train(i, &x, &masks, dropout)?;
-        }
-        self.final_norm_train(&x)
-    }
-}
-
-impl TrainableModel for gemma3::Gemma3 {
-    type Masks = gemma3::TrainMasks;
-    fn hidden_size(&self) -> usize {
-        self.config().hidden_size
-    }
-    fn vocab_size(&self) -> usize {
-        self.config().vocab_size
-    }
-    fn num_layers(&self) -> usize {
-        self.config().num_hidden_layers
-    }
-    fn device(&self) -> &Device {
-        gemma3::Gemma3::device(self)
-    }
-    fn output_weight(&self) -> candle_core::Result<Tensor> {
-        gemma3::Gemma3::output_weight(self)
-    }
-    fn train_masks(&self, t: usize) -> candle_core::Result<Self::Masks> {
-        gemma3::Gemma3::train_masks(self, t)
-    }
-    fn embed_train(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
-        gemma3::Gemma3::embed_train(self, ids)
-    }
-    fn layer_train(
-        &self,
-        i: usize,
-        x: &Tensor,
-        masks: &Self::Masks,
-        dropout: bool,
-    ) -> candle_core::Result<Tensor> {
-        gemma3::Gemma3::layer_train(self, i, x, masks, dropout)
-    }
-    fn final_norm_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        gemma3::Gemma3::final_norm_train(self, x)
-    }
-    fn export_tensors(&self) -> candle_core::Result<Vec<(String, Tensor)>> {
-        gemma3::Gemma3::export_tensors(self)
-    }
-    fn hf_config(&self) -> serde_json::Value {
-        let mut config = serde_json::to_value(self.config()).expect("config serializes");
-        if let Some(obj) = config.as_object_mut() {
-            obj.insert("model_type".into(), "gemma3_text".into());
-            obj.insert(
-                "architectures".into(),
-                serde_json::json!(["Gemma3ForCausalLM"]),
-            );
-            obj.insert("hidden_activation".into(), "gelu_pytorch_tanh".into());
-            obj.insert("tie_word_embeddings".into(), true.into());
-            obj.insert("torch_dtype".into(), "float32".into());
-        }
-        config
-    }
-    fn as_gemma3(&self) -> Option<&gemma3::Gemma3> {
-        Some(self)
     }
 }
 
@@ -351,7 +248,7 @@ impl Model {
         match arch.as_str() {
             "gemma3" => {
                 let config =
-                    gemma3_config_from_gguf(md).map_err(|reason| EngineError::BadFile {
+                    gemma3::Config::from_gguf(md).map_err(|reason| EngineError::BadFile {
                         path: path.to_owned(),
                         reason,
                     })?;
@@ -429,55 +326,4 @@ impl Model {
             Model::Llama(m) => m.decode(tokens, caches),
         }
     }
-}
-
-/// Gemma 3 facts from GGUF metadata; what the file leaves out (local rope
-/// base, layer pattern) takes the published values, as llama.cpp does.
-fn gemma3_config_from_gguf(
-    md: &std::collections::HashMap<String, gguf_file::Value>,
-) -> Result<gemma3::Config, String> {
-    let get = |key: &str| -> Result<u32, String> {
-        md.get(&format!("gemma3.{key}"))
-            .ok_or_else(|| format!("GGUF metadata lacks gemma3.{key}"))?
-            .to_u32()
-            .map_err(|e| format!("gemma3.{key}: {e}"))
-    };
-    let getf = |key: &str| {
-        md.get(&format!("gemma3.{key}"))
-            .and_then(|v| v.to_f32().ok())
-    };
-    let layers = get("block_count")? as usize;
-    let hidden = get("embedding_length")? as usize;
-    let heads = get("attention.head_count")? as usize;
-    let head_dim = get("attention.key_length")? as usize;
-    // llama.cpp: the 27B (62 layers) scales by hidden/heads, the others by head_dim.
-    let pre_attn = if layers == 62 {
-        hidden / heads
-    } else {
-        head_dim
-    };
-    let vocab = md
-        .get("tokenizer.ggml.tokens")
-        .and_then(|v| v.to_vec().ok())
-        .map(|v| v.len())
-        .unwrap_or(262_144);
-    Ok(gemma3::Config {
-        vocab_size: vocab,
-        hidden_size: hidden,
-        intermediate_size: get("feed_forward_length")? as usize,
-        num_hidden_layers: layers,
-        num_attention_heads: heads,
-        num_key_value_heads: get("attention.head_count_kv")? as usize,
-        head_dim,
-        rms_norm_eps: getf("attention.layer_norm_rms_epsilon").unwrap_or(1e-6) as f64,
-        rope_theta: getf("rope.freq_base").unwrap_or(1_000_000.0) as f64,
-        rope_local_base_freq: 10_000.0,
-        sliding_window: get("attention.sliding_window").unwrap_or(512) as usize,
-        sliding_window_pattern: 6,
-        layer_types: None,
-        query_pre_attn_scalar: pre_attn as f64,
-        max_position_embeddings: get("context_length").unwrap_or(32_768) as usize,
-        final_logit_softcapping: None,
-        attn_logit_softcapping: None,
-    })
 }

@@ -15,7 +15,7 @@
 //! The input is quantized to Q8_0 blocks exactly as candle (and ggml's
 //! reference) does: `d = max|x| / 127`, `q = round(x / d)`, `d` stored as f16.
 
-use super::train_ops::f32s;
+use super::fused_ops::f32s;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use half::f16;

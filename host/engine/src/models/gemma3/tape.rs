@@ -1,5 +1,6 @@
-//! Training outside candle's autograd: a block's forward that keeps what
-//! its backward needs (a tape), and that backward written out by hand.
+//! Training outside candle's autograd (behind the `train` feature): a
+//! block's forward that keeps what its backward needs (a tape), and that
+//! backward written out by hand.
 //!
 //! Autograd makes each gradient edge a fresh zero tensor plus an add, and
 //! walks views, reshapes and transposes as graph nodes of their own, each a
@@ -10,12 +11,14 @@
 //! ([`Gemma3::layer_train`]) stays the reference the tests hold this to,
 //! and the path for devices other than the CPU.
 
-use super::super::linear::{Linear, LinearTape, LoraGrads};
-use super::super::train_ops::{
-    Heads, causal_softmax, causal_softmax_grad, gelu_mul, gelu_mul_grad, heads_norm_rope,
+use super::model::{Gemma3, Layer};
+use crate::models::fused_ops::gelu_mul;
+use crate::models::fused_ops::train::{
+    Heads, causal_softmax, causal_softmax_grad, gelu_mul_grad, heads_norm_rope,
     heads_norm_rope_grad, rms_norm_grad,
 };
-use super::{Gemma3, Layer, RmsNorm};
+use crate::models::layers::RmsNorm;
+use crate::models::linear::{Linear, LinearTape, LoraGrads};
 use candle_core::Tensor;
 
 /// What one block's backward needs from its forward, `[b·t, ·]` rows.
@@ -246,9 +249,9 @@ impl Gemma3 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::super::linear::Lora;
-    use super::super::super::weights::Weights;
     use super::*;
+    use crate::models::linear::Lora;
+    use crate::models::weights::Weights;
     use crate::testing::{max_abs, max_abs_diff, tiny_config, write_weights};
     use candle_core::{Device, Var};
 
