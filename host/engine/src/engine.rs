@@ -1,6 +1,7 @@
 //! [`Engine`]: a model on its device and its tokenizer, ready to generate.
 
 use crate::EngineError;
+use crate::constraint::Grammars;
 use crate::generate::{self, Event, Request, RequestSource};
 use crate::models::{Model, ModelFiles};
 use crate::tokenizer::Tokenizer;
@@ -81,6 +82,9 @@ pub struct Engine {
     tokenizer: Tokenizer,
     context: usize,
     vocab: usize,
+    /// The vocabulary as constrained decoding sees it, built on first use
+    /// (a second or so for a 150k vocabulary); its error kept as text.
+    grammars: std::sync::OnceLock<Result<Grammars, String>>,
 }
 
 impl Engine {
@@ -118,6 +122,7 @@ impl Engine {
             tokenizer,
             context,
             vocab,
+            grammars: std::sync::OnceLock::new(),
         })
     }
 
@@ -156,6 +161,38 @@ impl Engine {
         Ok(())
     }
 
+    /// The vocabulary as constrained decoding sees it.
+    pub fn grammars(&self) -> Result<&Grammars, EngineError> {
+        self.grammars
+            .get_or_init(|| Grammars::new(&self.tokenizer, self.vocab).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| EngineError::BadInput(e.clone()))
+    }
+
+    /// The log-probability of each of `continuations` after `prompt`: the
+    /// prompt is run once and each continuation from its cache (what
+    /// lm-eval calls loglikelihood requests).
+    pub fn score_continuations(
+        &self,
+        prompt: &[u32],
+        continuations: &[Vec<u32>],
+    ) -> Result<Vec<f64>, EngineError> {
+        self.check_ids(prompt)?;
+        let longest = continuations.iter().map(Vec::len).max().unwrap_or(0);
+        let mut cache = self
+            .model
+            .new_cache((prompt.len() + longest).min(self.context))?;
+        let first = self.model.prefill(prompt, &mut cache)?;
+        let first = generate::logits_vec(&first)?;
+        continuations
+            .iter()
+            .map(|c| {
+                self.check_ids(c)?;
+                generate::continuation_logprob(&self.model, &mut cache, &first, c)
+            })
+            .collect()
+    }
+
     /// Generates for every request, up to `batch_size` at a time.
     pub fn generate(
         &self,
@@ -179,6 +216,7 @@ impl Engine {
         generate::generate(
             &self.model,
             &self.tokenizer,
+            &|| self.grammars(),
             self.context,
             source,
             batch_size,

@@ -5,7 +5,8 @@
 //! names that follow Hugging Face so adapters map by name; the kernels they
 //! share sit beside them. The tokenizer and its chat template
 //! ([`tokenizer`], [`chat_template`]), sampling ([`sampling`]) and
-//! continuous batching ([`generate`]) are separate modules, and [`Engine`]
+//! continuous batching ([`generate`]), with generation held to a JSON schema
+//! ([`constraint`]), are separate modules, and [`Engine`]
 //! ties them together for callers that just want text for prompts. LoRA
 //! adapters ([`adapter`]) map onto the projections by those names.
 //!
@@ -20,6 +21,7 @@
 
 pub mod adapter;
 pub mod chat_template;
+pub mod constraint;
 mod engine;
 mod error;
 pub mod generate;
@@ -33,5 +35,5 @@ pub mod train;
 
 pub use engine::{DeviceKind, Engine, LoadOptions};
 pub use error::EngineError;
-pub use generate::{Completion, Event, FinishReason, Request, RequestSource};
+pub use generate::{Completion, Event, FinishReason, Request, RequestSource, TokenLogprob};
 pub use sampling::SamplingParams;

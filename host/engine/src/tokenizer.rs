@@ -235,6 +235,11 @@ impl Tokenizer {
             .map_err(|e| EngineError::BadInput(format!("cannot decode: {e}")))
     }
 
+    /// The `tokenizers` tokenizer underneath.
+    pub(crate) fn inner(&self) -> &tokenizers::Tokenizer {
+        &self.inner
+    }
+
     /// Number of ids, special tokens included.
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)

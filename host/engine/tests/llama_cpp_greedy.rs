@@ -51,6 +51,7 @@ fn check(name: &str, file: &str, user: &str, prompt: &[u32], llama_cpp: &[u32]) 
                     max_tokens: 32,
                     ..SamplingParams::default()
                 },
+                ..Request::default()
             }],
             1,
             false,

@@ -139,6 +139,7 @@ fn cached_decode_equals_prefill_and_batch_equals_alone() {
                     seed: 7,
                     ..SamplingParams::default()
                 },
+                ..Request::default()
             })
             .collect()
     };

@@ -112,6 +112,7 @@ fn greedy_decoding_matches_llama_cpp() {
             key: "p".into(),
             prompt,
             params: greedy(32),
+            ..Request::default()
         }],
         1,
     );
@@ -145,6 +146,7 @@ fn batching_and_seeds_do_not_change_the_text() {
                 key: format!("q{i}"),
                 prompt: engine.encode_chat(&[message("user", p)]).unwrap(),
                 params: params.clone(),
+                ..Request::default()
             })
             .collect()
     };
@@ -242,6 +244,7 @@ fn a_prompt_longer_than_the_context_is_a_clear_error() {
                 key: "long".into(),
                 prompt,
                 params: greedy(8),
+                ..Request::default()
             }],
             1,
             false,

@@ -74,6 +74,7 @@ fn batch_equals_alone() {
                         seed: 3,
                         ..SamplingParams::default()
                     },
+                    ..Request::default()
                 })
                 .collect();
             let mut out = Vec::new();

@@ -1,7 +1,7 @@
 //! The candle engine as a backend: one worker thread owns the model and
 //! decodes every request in flight together (continuous batching).
 
-use crate::{Backend, BackendError, BoxFuture, ChatRequest, Completion, Usage};
+use crate::{Backend, BackendError, BoxFuture, ChatRequest, Completion, TokenLogprob, Usage};
 use lem_engine::{Engine, Event, Request, RequestSource, SamplingParams};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -159,6 +159,9 @@ impl RequestSource for JobSource<'_> {
                 key,
                 prompt,
                 params,
+                schema: r.response_format.clone(),
+                distributions: r.value_distributions,
+                top_logprobs: r.top_logprobs.map(usize::from),
             });
         }
     }
@@ -194,7 +197,21 @@ fn worker(engine: &Engine, queue: &mpsc::Receiver<Job>, batch_size: usize) {
                             completion_tokens: done.tokens.len() as u64,
                         },
                         text: done.text,
-                        ..Completion::default()
+                        constrained: done.constrained,
+                        distributions: done.distributions,
+                        logprobs: done
+                            .logprobs
+                            .into_iter()
+                            .map(|t| TokenLogprob {
+                                token: t.token,
+                                logprob: f64::from(t.logprob),
+                                top: t
+                                    .top
+                                    .into_iter()
+                                    .map(|(text, lp)| (text, f64::from(lp)))
+                                    .collect(),
+                            })
+                            .collect(),
                     }),
                 ),
                 Event::Failed { key, error } => (

@@ -9,10 +9,10 @@ use crate::fuse::{FuseReport, TokenizerFiles};
 use crate::{TrainConfig, TrainError, TrainEvent, TrainSummary, Trainer};
 use lem_engine::DeviceKind;
 use lem_engine::adapter::Adapter;
-use lem_engine::models::gemma3::Gemma3;
 use lem_engine::models::llama::Llama;
-use lem_engine::models::{Model, ModelFiles, TrainableModel};
+use lem_engine::models::{Model, ModelFiles};
 use lem_engine::tokenizer::Tokenizer;
+use lem_engine::train::{Gemma3, TrainableModel};
 use std::path::Path;
 
 /// A model with dense f32 weights, its tokenizer, and where it came from.

@@ -99,6 +99,7 @@ fn ten_lora_steps_lower_the_loss_and_the_fused_model_generates() {
                     max_tokens: 8,
                     ..SamplingParams::default()
                 },
+                ..Request::default()
             }],
             1,
             false,

@@ -39,6 +39,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         key: "chat".into(),
         prompt,
         params: args.sampling.params(0.3, 512),
+        ..Request::default()
     };
     let mut failure = None;
     let mut stdout = std::io::stdout();

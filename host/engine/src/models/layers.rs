@@ -159,6 +159,12 @@ impl KvCache {
         self.capacity - self.len
     }
 
+    /// Forgets every position from `len` on (what was written there is
+    /// overwritten by the next tokens): a look ahead, taken back.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
     /// Refuses a prefill of `tokens` this cache cannot take.
     pub(crate) fn check_prefill(&self, tokens: &[u32]) -> Result<(), crate::EngineError> {
         if tokens.is_empty() {

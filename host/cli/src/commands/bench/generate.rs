@@ -81,6 +81,7 @@ pub fn run(args: GenerateArgs) -> Result<ExitCode> {
                     max_tokens: args.max_tokens,
                     ..SamplingParams::default()
                 },
+                ..Request::default()
             })
             .collect();
         let (t, mut generated) = (Instant::now(), 0usize);
