@@ -155,10 +155,20 @@ max_tokens = 6
     assert!(String::from_utf8_lossy(&out.stdout).contains("tiny+sandwich"));
 }
 
-#[test]
-fn serve_answers_chat_requests_in_openais_shape() {
-    let dir = tempfile::tempdir().unwrap();
-    let model = tiny_model(dir.path());
+/// A `lem serve` child on `model`, killed on drop.
+struct Server {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(model: &Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lem"))
         .args([
             "serve",
@@ -170,7 +180,7 @@ fn serve_answers_chat_requests_in_openais_shape() {
             "1",
         ])
         .arg("--model")
-        .arg(&model)
+        .arg(model)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -179,42 +189,103 @@ fn serve_answers_chat_requests_in_openais_shape() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let result = std::panic::catch_unwind(|| {
-        let base = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in `{line}`"));
-        let client = reqwest::blocking::Client::new();
-        let models: Value = client
-            .get(format!("{base}/models"))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        assert_eq!(models["data"][0]["id"], "tiny");
-        let response = client
-            .post(format!("{base}/chat/completions"))
-            .json(&json!({
-                "model": "tiny",
-                "messages": [{"role": "user", "content": "Hello?"}],
-                "max_tokens": 3,
-                "temperature": 0,
-            }))
-            .send()
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let body: Value = response.json().unwrap();
-        assert_eq!(body["object"], "chat.completion");
-        assert_eq!(body["choices"][0]["message"]["role"], "assistant");
-        assert!(body["choices"][0]["message"]["content"].is_string());
-        assert!(
-            body["usage"]["completion_tokens"].as_u64().unwrap() <= 3,
-            "{body}"
-        );
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in `{line}`"))
+        .to_string();
+    Server { child, base }
+}
+
+fn post(base: &str, body: Value) -> reqwest::blocking::Response {
+    reqwest::blocking::Client::new()
+        .post(format!("{base}/chat/completions"))
+        .json(&body)
+        .send()
+        .unwrap()
+}
+
+#[test]
+fn serve_answers_chat_requests_in_openais_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(&tiny_model(dir.path()));
+    let base = &server.base;
+    let models: Value = reqwest::blocking::get(format!("{base}/models"))
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(models["data"][0]["id"], "tiny");
+    let response = post(
+        base,
+        json!({
+            "model": "tiny",
+            "messages": [{"role": "user", "content": "Hello?"}],
+            "max_tokens": 3,
+            "temperature": 0,
+        }),
+    );
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().unwrap();
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["choices"][0]["message"]["role"], "assistant");
+    assert!(body["choices"][0]["message"]["content"].is_string());
+    assert!(
+        body["usage"]["completion_tokens"].as_u64().unwrap() <= 3,
+        "{body}"
+    );
+}
+
+/// OpenAI's `response_format` holds the answer to the schema; `logprobs`
+/// and lem's `value_distributions` come back with it.
+#[test]
+fn serve_holds_answers_to_a_json_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.gguf");
+    lem_engine::testing::write_tiny_llama_gguf(&model, "qwen2", 5);
+    let server = serve(&model);
+    let schema = json!({
+        "type": "object",
+        "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 10}},
+        "required": ["score"],
+        "additionalProperties": false,
     });
-    let _ = child.kill();
-    let _ = child.wait();
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic);
-    }
+    let body: Value = post(
+        &server.base,
+        json!({
+            "messages": [{"role": "user", "content": "Rate it."}],
+            "max_tokens": 40,
+            "temperature": 0,
+            "response_format": {"type": "json_schema", "json_schema": {"name": "v", "schema": schema}},
+            "logprobs": true,
+            "top_logprobs": 2,
+            "value_distributions": true,
+        }),
+    )
+    .json()
+    .unwrap();
+    let choice = &body["choices"][0];
+    let text = choice["message"]["content"].as_str().unwrap();
+    let verdict: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert!(
+        (1..=10).contains(&verdict["score"].as_i64().unwrap()),
+        "{text}"
+    );
+    assert_eq!(choice["finish_reason"], "stop");
+    let tokens = choice["logprobs"]["content"].as_array().unwrap();
+    assert!(!tokens.is_empty());
+    assert_eq!(tokens[0]["top_logprobs"].as_array().unwrap().len(), 2);
+    let d = choice["value_distributions"]["score"].as_object().unwrap();
+    assert_eq!(d.len(), 10);
+    let total: f64 = d.values().map(|p| p.as_f64().unwrap()).sum();
+    assert!((total - 1.0).abs() < 1e-4, "{total}");
+
+    // A schema that is not an object is a 400, not a crash.
+    let bad = post(
+        &server.base,
+        json!({
+            "messages": [{"role": "user", "content": "x"}],
+            "response_format": {"type": "json_schema", "json_schema": {"schema": 3}},
+        }),
+    );
+    assert_eq!(bad.status(), 400);
 }

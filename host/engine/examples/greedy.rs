@@ -23,6 +23,7 @@ fn main() {
                 key: "a".into(),
                 prompt: ids,
                 params,
+                ..Request::default()
             }],
             1,
             false,

@@ -43,6 +43,14 @@ impl GeminiBackend {
     }
 
     async fn attempt(&self, request: &ChatRequest) -> Result<Completion, BackendError> {
+        let mut done = self.ask(request).await?;
+        // Gemini holds the answer to `responseSchema`; it gives no
+        // log-probabilities here, so no value distributions.
+        done.constrained = request.response_format.is_some();
+        Ok(done)
+    }
+
+    async fn ask(&self, request: &ChatRequest) -> Result<Completion, BackendError> {
         let response = self
             .http
             .post(format!(
@@ -91,11 +99,68 @@ fn body(request: &ChatRequest) -> Value {
     if let Some(top_p) = request.top_p {
         config["topP"] = json!(top_p);
     }
+    if let Some(schema) = &request.response_format {
+        config["responseMimeType"] = json!("application/json");
+        config["responseSchema"] = openapi_schema(schema);
+    }
     let mut body = json!({"contents": contents, "generationConfig": config});
     if !system.is_empty() {
         body["systemInstruction"] = json!({"parts": system});
     }
     body
+}
+
+/// A JSON schema as Gemini's `responseSchema` (an OpenAPI 3 subset) takes
+/// it: the keywords it does not know (`additionalProperties`, `$schema`,
+/// `x-guidance`, ...) left out, everything else kept, recursively.
+fn openapi_schema(schema: &Value) -> Value {
+    const KNOWN: [&str; 15] = [
+        "type",
+        "format",
+        "description",
+        "nullable",
+        "enum",
+        "maxItems",
+        "minItems",
+        "properties",
+        "required",
+        "propertyOrdering",
+        "items",
+        "minimum",
+        "maximum",
+        "anyOf",
+        "title",
+    ];
+    match schema {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| KNOWN.contains(&k.as_str()))
+                .map(|(k, v)| {
+                    let v = match k.as_str() {
+                        "properties" => Value::Object(
+                            v.as_object()
+                                .map(|props| {
+                                    props
+                                        .iter()
+                                        .map(|(name, p)| (name.clone(), openapi_schema(p)))
+                                        .collect()
+                                })
+                                .unwrap_or_default(),
+                        ),
+                        "items" => openapi_schema(v),
+                        "anyOf" => Value::Array(
+                            v.as_array()
+                                .map(|a| a.iter().map(openapi_schema).collect())
+                                .unwrap_or_default(),
+                        ),
+                        _ => v.clone(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 fn parse(body: &[u8]) -> Result<Completion, BackendError> {
@@ -153,6 +218,27 @@ impl Backend for GeminiBackend {
 mod tests {
     use super::*;
     use lem_core::ChatMessage;
+
+    #[test]
+    fn a_json_schema_becomes_a_response_schema_gemini_accepts() {
+        let request = ChatRequest {
+            response_format: Some(serde_json::json!({
+                "type": "object",
+                "properties": {"safety": {"type": "integer", "minimum": 1, "maximum": 10}},
+                "required": ["safety"],
+                "additionalProperties": false,
+                "x-guidance": {"whitespace_flexible": false},
+            })),
+            ..ChatRequest::default()
+        };
+        let config = &body(&request)["generationConfig"];
+        assert_eq!(config["responseMimeType"], "application/json");
+        let schema = &config["responseSchema"];
+        assert_eq!(schema["properties"]["safety"]["maximum"], 10);
+        assert_eq!(schema["required"][0], "safety");
+        assert!(schema.get("additionalProperties").is_none());
+        assert!(schema.get("x-guidance").is_none());
+    }
 
     #[test]
     fn system_turns_become_the_system_instruction() {

@@ -6,7 +6,10 @@
 //! steps instead of queueing behind each other. The wire types mirror the
 //! subset of the OpenAI API that judges and harnesses use:
 //! `/v1/chat/completions` and `/v1/completions` (both with `stream: true` as
-//! server-sent events) and `/v1/models`.
+//! server-sent events) and `/v1/models`. Chat requests may carry a
+//! `response_format` (`json_schema` or `json_object`: decoding is held to
+//! it), `logprobs`/`top_logprobs`, and lem's `value_distributions`
+//! (each integer field's distribution, in `choices[0].value_distributions`).
 #![deny(missing_docs)]
 
 mod wire;
@@ -81,7 +84,10 @@ async fn chat(
         return invalid("`messages` is empty");
     }
     let stream = body.stream;
-    let request = body.into_request();
+    let request = match body.into_request() {
+        Ok(request) => request,
+        Err(message) => return invalid(&message),
+    };
     let id = server.next_id("chatcmpl");
     let events = server.backend.submit(request);
     if stream {

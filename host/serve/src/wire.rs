@@ -21,6 +21,43 @@ pub struct ChatBody {
     pub seed: Option<u64>,
     #[serde(default)]
     pub stream: bool,
+    /// `{"type": "json_schema", "json_schema": {"schema": ...}}`,
+    /// `{"type": "json_object"}` or `{"type": "text"}`.
+    #[serde(default)]
+    pub response_format: Option<ResponseFormat>,
+    /// Return each token's log-probability.
+    #[serde(default)]
+    pub logprobs: bool,
+    /// ... and this many alternatives (0 to 20).
+    #[serde(default)]
+    pub top_logprobs: Option<u8>,
+    /// lem's extension: each integer field's value distribution, returned as
+    /// `choices[0].value_distributions` (needs a `json_schema` format).
+    #[serde(default)]
+    pub value_distributions: bool,
+}
+
+/// OpenAI's `response_format`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResponseFormat {
+    /// Free text.
+    Text,
+    /// Any JSON object.
+    JsonObject,
+    /// JSON following a schema.
+    JsonSchema {
+        /// `{"name": ..., "schema": {...}, "strict": ...}`.
+        json_schema: JsonSchemaFormat,
+    },
+}
+
+/// The `json_schema` member of a `response_format`.
+#[derive(Debug, Deserialize)]
+pub struct JsonSchemaFormat {
+    /// The schema.
+    #[serde(default)]
+    pub schema: Option<Value>,
 }
 
 /// `POST /v1/completions`.
@@ -43,8 +80,26 @@ pub struct CompletionBody {
 const DEFAULT_MAX_TOKENS: u32 = 256;
 
 impl ChatBody {
-    pub fn into_request(self) -> ChatRequest {
-        ChatRequest {
+    pub fn into_request(self) -> Result<ChatRequest, String> {
+        if self.top_logprobs.is_some_and(|k| k > 20) {
+            return Err("top_logprobs must be between 0 and 20".into());
+        }
+        let response_format = match self.response_format {
+            None | Some(ResponseFormat::Text) => None,
+            Some(ResponseFormat::JsonObject) => Some(json!({"type": "object"})),
+            Some(ResponseFormat::JsonSchema { json_schema }) => match json_schema.schema {
+                Some(schema) if schema.is_object() => Some(schema),
+                _ => {
+                    return Err(
+                        "response_format.json_schema.schema must be a JSON schema object".into(),
+                    );
+                }
+            },
+        };
+        if self.value_distributions && response_format.is_none() {
+            return Err("value_distributions needs a response_format of type json_schema".into());
+        }
+        Ok(ChatRequest {
             max_tokens: self
                 .max_completion_tokens
                 .or(self.max_tokens)
@@ -53,8 +108,10 @@ impl ChatBody {
             top_p: self.top_p,
             seed: self.seed,
             messages: self.messages,
-            ..ChatRequest::default()
-        }
+            response_format,
+            value_distributions: self.value_distributions,
+            top_logprobs: self.logprobs.then(|| self.top_logprobs.unwrap_or(0)),
+        })
     }
 }
 
@@ -87,16 +144,35 @@ fn now() -> u64 {
 }
 
 pub fn chat_response(id: &str, model: &str, done: &Completion) -> Value {
+    let mut choice = json!({
+        "index": 0,
+        "message": {"role": "assistant", "content": done.text},
+        "finish_reason": done.finish_reason,
+    });
+    if !done.logprobs.is_empty() {
+        let content: Vec<Value> = done
+            .logprobs
+            .iter()
+            .map(|t| {
+                let top: Vec<Value> = t
+                    .top
+                    .iter()
+                    .map(|(token, logprob)| json!({"token": token, "logprob": logprob}))
+                    .collect();
+                json!({"token": t.token, "logprob": t.logprob, "top_logprobs": top})
+            })
+            .collect();
+        choice["logprobs"] = json!({ "content": content });
+    }
+    if !done.distributions.is_empty() {
+        choice["value_distributions"] = json!(done.distributions);
+    }
     json!({
         "id": id,
         "object": "chat.completion",
         "created": now(),
         "model": model,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": done.text},
-            "finish_reason": done.finish_reason,
-        }],
+        "choices": [choice],
         "usage": usage(done),
     })
 }
