@@ -6,7 +6,7 @@
 //! [`generate`] (items → prompts → kernel → model → responses file, resumable)
 //! and [`score`] (responses → scorer plugins, which may call the [`judge`])
 //! — and a [`plan`] that resolves an eval config into checked work and runs
-//! both passes for every (model, kernel, benchmark); [`calibrate`] runs the
+//! both passes for every (model, kernel, benchmark); [`calibrate()`] runs the
 //! score pass on recorded responses to measure a judge against a reference
 //! judge's scores of the same items. Where each file of a run
 //! lives is known in one place, [`RunDir`]. Nothing here prints: progress
