@@ -50,6 +50,9 @@ enum Command {
     /// Work with plugins.
     #[command(subcommand)]
     Plugin(commands::plugin::Command),
+    /// Work with judges: calibrate one against a reference judge's scores.
+    #[command(subcommand)]
+    Judge(commands::judge::Command),
 }
 
 impl Command {
@@ -65,6 +68,7 @@ impl Command {
             Command::Fuse(a) => a.base.threads,
             Command::Bench(commands::bench::Command::Generate(a)) => a.model.threads,
             Command::Bench(commands::bench::Command::Train(a)) => a.base.threads,
+            Command::Judge(commands::judge::Command::Calibrate(a)) => a.threads,
             Command::Score(_) | Command::Report(_) | Command::Plugin(_) => None,
         }
     }
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(args),
         Command::Fuse(args) => commands::fuse::run(args),
         Command::Distill(args) => commands::distill::run(args),
+        Command::Judge(cmd) => commands::judge::run(cmd),
     };
     match result {
         Ok(code) => code,

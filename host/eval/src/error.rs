@@ -99,6 +99,33 @@ pub enum Error {
         /// The scorer plugin's name.
         scorer: String,
     },
+    /// A reference score file is unreadable, not the upstream layout, or
+    /// holds nothing for the calibration asked for.
+    #[error("{}: {message}", path.display())]
+    Reference {
+        /// The reference file.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// No response to calibrate on has a reference score.
+    #[error(
+        "no response in {} has reference scores in {} (benchmark `{benchmark}`, model `{model}`): {hint}",
+        responses.display(),
+        reference.display()
+    )]
+    NoOverlap {
+        /// The responses file.
+        responses: PathBuf,
+        /// The reference file.
+        reference: PathBuf,
+        /// The benchmark.
+        benchmark: String,
+        /// The model key read in the reference.
+        model: String,
+        /// What differs, and what to check.
+        hint: String,
+    },
     /// Anything else the input gets wrong, said in full.
     #[error("{0}")]
     Invalid(String),

@@ -6,7 +6,9 @@
 //! [`generate`] (items → prompts → kernel → model → responses file, resumable)
 //! and [`score`] (responses → scorer plugins, which may call the [`judge`])
 //! — and a [`plan`] that resolves an eval config into checked work and runs
-//! both passes for every (model, kernel, benchmark). Where each file of a run
+//! both passes for every (model, kernel, benchmark); [`calibrate()`] runs the
+//! score pass on recorded responses to measure a judge against a reference
+//! judge's scores of the same items. Where each file of a run
 //! lives is known in one place, [`RunDir`]. Nothing here prints: progress
 //! and per-item failures leave as [`Event`]s pushed into the caller's
 //! [`Sink`], and errors are the typed [`Error`]. Models are opened through
@@ -29,6 +31,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod calibrate;
 pub mod data;
 pub mod distill;
 mod error;
@@ -42,6 +45,7 @@ pub mod resolve;
 mod run_dir;
 pub mod score;
 
+pub use calibrate::{CalibrateJob, CalibrationOutcome, calibrate};
 pub use error::{Error, Result};
 pub use event::{Discard, Event, Pass, Sink, Task};
 pub use plan::{Plan, PlanRow, PluginRow, RunOptions, RunOutcome};

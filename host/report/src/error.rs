@@ -68,6 +68,14 @@ pub enum ReportError {
         /// The value found.
         value: f64,
     },
+    /// A judge's or reference's score is NaN or infinite.
+    #[error("field `{field}`: a score is {value}, not a finite number")]
+    NotFiniteScore {
+        /// The field.
+        field: String,
+        /// The value found.
+        value: f64,
+    },
     /// The options ask for a bootstrap with no resamples.
     #[error("the bootstrap needs at least one resample")]
     NoResamples,

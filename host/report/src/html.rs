@@ -24,7 +24,7 @@ use crate::table::{Cell, MetricKey, Report, Unit, Verdict};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
 
-const STYLE: &str = "
+pub(crate) const STYLE: &str = "
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 100rem; padding: 0 1rem; color: #222; }
 h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; margin-top: 2rem; }
 p.method { color: #444; max-width: 60rem; font-size: 0.9rem; }
@@ -572,7 +572,7 @@ fn query(text: &str) -> String {
 }
 
 /// Text safe in HTML content and in quoted attribute values.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

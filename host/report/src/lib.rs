@@ -27,12 +27,19 @@
 //! ([`MetricDescriptor::derived`]). A percent change is shown only on a
 //! ratio scale (a metric that cannot be negative) with a positive baseline.
 //!
+//! A judge can also be held against a reference judge on the same items
+//! ([`calibration`]): per field, rank and chance-corrected agreement, error,
+//! bias and failures, each with a bootstrap interval ([`agreement`]),
+//! rendered as Markdown, JSON and an HTML section.
+//!
 //! The HTML carries one chart (a forest plot of the paired differences,
 //! inline SVG drawn by plotters' SVG backend), a per-item browser with one
 //! small inline script for its filters, and no reference to anything outside
 //! the file, so a report can be mailed or archived as it is.
 #![deny(missing_docs)]
 
+pub mod agreement;
+pub mod calibration;
 mod chart;
 pub mod error;
 #[cfg(test)]
@@ -45,6 +52,8 @@ pub mod markdown;
 pub mod stats;
 pub mod table;
 
+pub use agreement::{Agreement, Estimate};
+pub use calibration::{Calibration, FieldAgreement, Judged};
 pub use error::ReportError;
 pub use html::to_html;
 pub use input::{Detail, Observation, assign_domains, parse_upstream_scores};

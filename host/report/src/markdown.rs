@@ -188,7 +188,7 @@ fn row(out: &mut String, first: &[&str], rest: impl Iterator<Item = String>) {
 }
 
 /// Text that cannot break a table row or start markup.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -6,6 +6,7 @@ pub mod distill;
 pub mod engine_args;
 pub mod fuse;
 pub mod generate;
+pub mod judge;
 pub mod plugin;
 pub mod report;
 pub mod run;
