@@ -3,53 +3,24 @@
 //! then a rubric plugin judging through it as `openai:http://.../v1#...`.
 
 mod common;
-use common::default_model as model;
+use common::{Server, default_model as model};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-
-/// A `lem serve` child, killed on drop.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use std::process::Command;
 
 fn serve(model: &PathBuf) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lem"))
-        .args([
-            "serve",
-            "--port",
-            "0",
+    common::serve(
+        model,
+        &[
             "--served-name",
             "gemma-3-270m",
             "--context",
             "2048",
-        ])
-        .args(["--threads", "2"])
-        .arg("--model")
-        .arg(model)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start lem serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in `{line}`"))
-        .to_string();
-    Server { child, base }
+            "--threads",
+            "2",
+        ],
+    )
 }
 
 fn post(base: &str, path: &str, body: Value) -> reqwest::blocking::Response {

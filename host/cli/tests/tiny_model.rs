@@ -2,10 +2,11 @@
 //! random-weight model written here: no set-up needed, so they run in every
 //! `cargo test` (the real-model versions are in generate.rs, run.rs, serve.rs).
 
+mod common;
+use common::Server;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 fn lem(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lem"))
@@ -155,46 +156,8 @@ max_tokens = 6
     assert!(String::from_utf8_lossy(&out.stdout).contains("tiny+sandwich"));
 }
 
-/// A `lem serve` child on `model`, killed on drop.
-struct Server {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(model: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lem"))
-        .args([
-            "serve",
-            "--port",
-            "0",
-            "--served-name",
-            "tiny",
-            "--threads",
-            "1",
-        ])
-        .arg("--model")
-        .arg(model)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start lem serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in `{line}`"))
-        .to_string();
-    Server { child, base }
+    common::serve(model, &["--served-name", "tiny", "--threads", "1"])
 }
 
 fn post(base: &str, body: Value) -> reqwest::blocking::Response {
