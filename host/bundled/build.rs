@@ -4,6 +4,11 @@
 //! The guests are built by a nested cargo with its own target directory
 //! (`target/plugins`), so it never waits on the lock of the build that runs
 //! this script.
+//!
+//! Nothing here picks a contract version: each guest's bindings do (the
+//! SDK's crate-root modules are `wit/lem-plugin-0.1.0`, its `v0_2_0` module
+//! `wit/lem-plugin-0.2.0`, and a guest with raw bindings names its folder),
+//! and the host reads the version from the built component's exports.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,6 +2,7 @@
 //! how its prompts are made, how they are generated and which plugins score them.
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// A benchmark manifest.
@@ -63,7 +64,7 @@ fn yes() -> bool {
 }
 
 /// How a metric's values are written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MetricUnit {
     /// A plain number.
@@ -186,6 +187,12 @@ pub struct PluginRef {
     /// Ambient capabilities (none when absent).
     #[serde(default)]
     pub grants: crate::policy::Grants,
+    /// Free-form options handed to the plugin (`options = { key = "value" }`):
+    /// a scorer of contract 0.2.0 gets them with every item, so one plugin
+    /// can serve several configurations (a 0.1.0 scorer never sees them).
+    /// Values are strings, as kernels' and benchmarks' options are.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
 }
 
 impl PluginRef {
@@ -193,6 +200,14 @@ impl PluginRef {
     /// when its entry sets none.
     pub fn policy(&self) -> crate::policy::Policy {
         self.policy_with(&crate::policy::Limits::default())
+    }
+
+    /// The options as the plugin receives them: (key, value) in key order.
+    pub fn option_pairs(&self) -> Vec<(String, String)> {
+        self.options
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// The policy the host enforces for this plugin, under `run_limits` when
@@ -361,7 +376,28 @@ plugin = "gsm8k"
         assert_eq!(m.generation.max_tokens, 512);
         assert_eq!(m.generation.temperature, 0.3);
         assert_eq!(m.scorers[0].plugin, "gsm8k");
+        assert!(m.scorers[0].options.is_empty());
         assert_eq!(m.data_path().unwrap(), Path::new("b/data/gsm8k.jsonl"));
+    }
+
+    #[test]
+    fn scorer_options_are_strings_in_key_order() {
+        let text = "name = \"x\"\n[[scorers]]\nplugin = \"rubric\"\noptions = { reasoning = \"true\", guidance = \"Be strict.\" }\n[[scorers]]\nplugin = \"other\"\n[scorers.options]\nk = \"v\"\n";
+        let m = BenchmarkManifest::parse(text, Path::new("x.toml"), Path::new(".")).unwrap();
+        assert_eq!(
+            m.scorers[0].option_pairs(),
+            [
+                ("guidance".to_string(), "Be strict.".to_string()),
+                ("reasoning".to_string(), "true".to_string())
+            ]
+        );
+        assert_eq!(m.scorers[1].options["k"], "v");
+        // A value that is not a string names its line.
+        let bad = "name = \"x\"\n[[scorers]]\nplugin = \"p\"\noptions = { n = 3 }\n";
+        let e = BenchmarkManifest::parse(bad, Path::new("x.toml"), Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("x.toml:4:"), "{e}");
     }
 
     #[test]

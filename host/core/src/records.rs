@@ -76,6 +76,27 @@ pub struct ResponseRecord {
     pub extra: Map<String, Value>,
 }
 
+impl ResponseRecord {
+    /// The messages sent to the model, after the kernel, as `lem run` and
+    /// `lem generate` record them (`messages`). Empty when the record does
+    /// not have them; an entry without a text `role` and `content` is
+    /// skipped.
+    pub fn messages(&self) -> Vec<ChatMessage> {
+        let Some(Value::Array(messages)) = self.extra.get("messages") else {
+            return Vec::new();
+        };
+        messages
+            .iter()
+            .filter_map(|m| {
+                Some(ChatMessage {
+                    role: m.get("role")?.as_str()?.to_string(),
+                    content: m.get("content")?.as_str()?.to_string(),
+                })
+            })
+            .collect()
+    }
+}
+
 /// Which plugin produced a score: enough to audit and replay it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PluginIdentity {
@@ -253,5 +274,23 @@ mod tests {
             (3, 1, 0.5)
         );
         assert_eq!((s[1].model.as_str(), s[1].metrics["accuracy"]), ("b", 1.0));
+    }
+
+    #[test]
+    fn a_response_gives_the_messages_it_was_sent_with() {
+        let line = r#"{"id": "1", "benchmark": "b", "model": "m", "prompt": "q", "response": "r",
+            "elapsed_seconds": 0, "messages": [{"role": "system", "content": "k"},
+            {"role": "user", "content": "q"}, {"role": 3}, "junk"]}"#;
+        let r: ResponseRecord = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            r.messages(),
+            [
+                ChatMessage::new("system", "k"),
+                ChatMessage::new("user", "q")
+            ]
+        );
+        let bare = r#"{"id": "1", "benchmark": "b", "model": "m", "prompt": "q", "response": "r", "elapsed_seconds": 0}"#;
+        let r: ResponseRecord = serde_json::from_str(bare).unwrap();
+        assert!(r.messages().is_empty());
     }
 }

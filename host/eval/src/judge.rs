@@ -51,8 +51,16 @@ impl BackendJudge {
         }
     }
 
-    fn chat_request(&self, request: &JudgeRequest) -> ChatRequest {
-        ChatRequest {
+    /// The model request for a plugin's judge request. A response format
+    /// that is not JSON is refused: the model is never asked.
+    fn chat_request(&self, request: &JudgeRequest) -> Result<ChatRequest, JudgeError> {
+        let response_format = request
+            .response_format
+            .as_deref()
+            .map(serde_json::from_str::<serde_json::Value>)
+            .transpose()
+            .map_err(|e| JudgeError::Refused(format!("the response format is not JSON: {e}")))?;
+        Ok(ChatRequest {
             messages: request.messages.clone(),
             max_tokens: self
                 .max_tokens
@@ -60,8 +68,10 @@ impl BackendJudge {
             temperature: request.temperature,
             top_p: None,
             seed: request.seed,
+            response_format,
+            value_distributions: request.distributions,
             ..ChatRequest::default()
-        }
+        })
     }
 
     /// Ends an item: its audit trail from the `calls` its scorer made, and
@@ -128,7 +138,7 @@ impl Judge for BackendJudge {
     }
 
     fn complete(&self, request: &JudgeRequest) -> Result<JudgeAnswer, JudgeError> {
-        let request = self.chat_request(request);
+        let request = self.chat_request(request)?;
         let key = AnswerCache::key(&self.identity, &request);
         let answer = |done: &Completion, cached: bool, key: String| JudgeAnswer {
             text: done.text.clone(),
@@ -137,6 +147,8 @@ impl Judge for BackendJudge {
             completion_tokens: done.usage.completion_tokens,
             cached,
             request_key: key,
+            constrained: done.constrained,
+            distributions: done.distributions.clone(),
         };
         if let Some(done) = self
             .cache
@@ -158,5 +170,107 @@ impl Judge for BackendJudge {
             }
             Err(e) => Err(JudgeError::Failed(e.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lem_core::ChatMessage;
+    use lem_models::{Backend, BackendError, BoxFuture, RetryPolicy};
+    use std::collections::BTreeMap;
+
+    /// Records what it was asked and answers with distributions when asked.
+    #[derive(Default)]
+    struct Recording {
+        asked: Mutex<Vec<ChatRequest>>,
+    }
+
+    impl Backend for Recording {
+        fn identity(&self) -> String {
+            "fake:recording".into()
+        }
+        fn complete<'a>(
+            &'a self,
+            request: &'a ChatRequest,
+        ) -> BoxFuture<'a, Result<Completion, BackendError>> {
+            self.asked
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(request.clone());
+            let constrained = request.response_format.is_some();
+            let distributions = if request.value_distributions {
+                BTreeMap::from([("x".to_string(), BTreeMap::from([(7, 0.5), (9, 0.5)]))])
+            } else {
+                BTreeMap::new()
+            };
+            Box::pin(async move {
+                Ok(Completion {
+                    text: "{\"x\": 9}".into(),
+                    finish_reason: "stop".into(),
+                    constrained,
+                    distributions,
+                    ..Completion::default()
+                })
+            })
+        }
+    }
+
+    fn judge(backend: Arc<Recording>, rt: &tokio::runtime::Runtime) -> BackendJudge {
+        let client = Arc::new(Client::new(backend, 1, RetryPolicy::default()));
+        BackendJudge::new(client, None, rt.handle().clone(), None)
+    }
+
+    fn request(schema: Option<&str>, distributions: bool) -> JudgeRequest {
+        JudgeRequest {
+            messages: vec![ChatMessage::new("user", "grade it")],
+            max_tokens: 16,
+            response_format: schema.map(str::to_string),
+            distributions,
+            ..JudgeRequest::default()
+        }
+    }
+
+    #[test]
+    fn the_schema_and_the_distributions_flag_reach_the_model_and_come_back() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let backend = Arc::new(Recording::default());
+        let judge = judge(backend.clone(), &rt);
+        let schema = r#"{"type": "object", "properties": {"x": {"type": "integer", "minimum": 1, "maximum": 10}}}"#;
+        let answer = judge.complete(&request(Some(schema), true)).unwrap();
+        assert!(answer.constrained);
+        assert_eq!(
+            answer.distributions["x"],
+            BTreeMap::from([(7, 0.5), (9, 0.5)])
+        );
+        let asked = backend.asked.lock().unwrap().clone();
+        assert_eq!(
+            asked[0].response_format,
+            Some(serde_json::from_str::<serde_json::Value>(schema).unwrap())
+        );
+        assert!(asked[0].value_distributions);
+
+        // Without them, the request is what it always was.
+        let plain = judge.complete(&request(None, false)).unwrap();
+        assert!(!plain.constrained && plain.distributions.is_empty());
+        let asked = backend.asked.lock().unwrap().clone();
+        assert_eq!(asked[1].response_format, None);
+        assert!(!asked[1].value_distributions);
+    }
+
+    #[test]
+    fn a_schema_that_is_not_json_is_refused_without_asking_the_model() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let backend = Arc::new(Recording::default());
+        let judge = judge(backend.clone(), &rt);
+        let e = judge
+            .complete(&request(Some("{not json"), true))
+            .unwrap_err();
+        assert!(
+            matches!(&e, JudgeError::Refused(m) if m.contains("not JSON")),
+            "{e}"
+        );
+        assert!(backend.asked.lock().unwrap().is_empty());
+        assert_eq!(judge.counts(), (0, 0));
     }
 }

@@ -186,7 +186,7 @@ impl Plan {
                     .into());
             }
             benchmarks.push(PlannedBenchmark {
-                scorers: scorers.iter().map(|s| s.identity()).collect(),
+                scorers: scorers.iter().map(|s| s.plugin.identity()).collect(),
                 manifest,
                 items,
                 prompts,
@@ -380,7 +380,10 @@ impl Plan {
                     .map_err(|e| config.error(b.line, e.to_string()))?;
             scorer_ids.insert(
                 b.manifest.name.clone(),
-                scorers.iter().map(|s| s.identity()).collect::<Vec<_>>(),
+                scorers
+                    .iter()
+                    .map(|s| s.plugin.identity())
+                    .collect::<Vec<_>>(),
             );
             let items: HashMap<String, Located<BenchmarkItem>> = b
                 .items

@@ -21,8 +21,8 @@ pub struct ScoreJob<'a> {
     pub items: &'a HashMap<String, Located<BenchmarkItem>>,
     /// The responses to score; each must answer an item of `items`.
     pub responses: &'a [Located<ResponseRecord>],
-    /// The scorers.
-    pub scorers: &'a [Scorer],
+    /// The scorers, each with its manifest entry's options.
+    pub scorers: &'a [ManifestScorer],
     /// The judge the scorers call, if any.
     pub judge: Option<&'a Arc<BackendJudge>>,
     /// Items scored at once (judge calls wait on the network or the engine).
@@ -87,9 +87,18 @@ fn score_one(
     job: &ScoreJob<'_>,
     response: &ResponseRecord,
     item: &BenchmarkItem,
-    scorer: &Scorer,
+    configured: &ManifestScorer,
 ) -> ScoreRecord {
-    let outcome = scorer.score(&PluginItem::new(job.benchmark, item), &response.response);
+    let scorer = &configured.plugin;
+    // What the model under test was sent, after the kernel (empty for
+    // responses that do not record it); a 0.1.0 scorer ignores it and the
+    // options.
+    let outcome = scorer.score(
+        &PluginItem::new(job.benchmark, item),
+        &response.response,
+        &response.messages(),
+        &configured.options,
+    );
     let judge = job
         .judge
         .filter(|_| !outcome.judge_calls.is_empty())
@@ -120,8 +129,18 @@ fn score_one(
     }
 }
 
+/// A scorer plugin as a benchmark manifest's `[[scorers]]` entry configures it.
+pub struct ManifestScorer {
+    /// The loaded plugin.
+    pub plugin: Scorer,
+    /// The entry's `options`, (key, value) in key order: every item's
+    /// `score` call gets them (contract 0.2.0 and later).
+    pub options: Vec<(String, String)>,
+}
+
 /// The manifest's scorers, each with its policy (its entry's limits, else
-/// `run_limits`) as `adjust` leaves it, all calling `judge` (or no judge).
+/// `run_limits`) as `adjust` leaves it and its options, all calling `judge`
+/// (or no judge).
 ///
 /// Two scorers of one benchmark may not declare the same metric: score
 /// summaries and reports key metrics by benchmark and name, so a second
@@ -133,7 +152,7 @@ pub fn load_scorers(
     judge: Option<Arc<BackendJudge>>,
     run_limits: &lem_core::Limits,
     adjust: &dyn Fn(&mut lem_core::Policy),
-) -> Result<Vec<Scorer>> {
+) -> Result<Vec<ManifestScorer>> {
     let judge: Arc<dyn lem_plugin_host::Judge> = match judge {
         Some(j) => j,
         None => Arc::new(lem_plugin_host::NoJudge),
@@ -149,18 +168,25 @@ pub fn load_scorers(
                 &manifest.base_dir,
                 policy.limits.max_wasm_bytes,
             )?;
-            Scorer::load(runtime, &source, policy, judge.clone()).map_err(|cause| Error::Plugin {
-                context: format!(
-                    "loading scorer `{}` of benchmark `{}`",
-                    reference.plugin, manifest.name
-                ),
-                cause,
+            let plugin =
+                Scorer::load(runtime, &source, policy, judge.clone()).map_err(|cause| {
+                    Error::Plugin {
+                        context: format!(
+                            "loading scorer `{}` of benchmark `{}`",
+                            reference.plugin, manifest.name
+                        ),
+                        cause,
+                    }
+                })?;
+            Ok(ManifestScorer {
+                plugin,
+                options: reference.option_pairs(),
             })
         })
         .collect::<Result<Vec<_>>>()?;
     let mut owner: HashMap<&str, &str> = HashMap::new();
     for (scorer, reference) in scorers.iter().zip(&manifest.scorers) {
-        for metric in &scorer.info().metrics {
+        for metric in scorer.plugin.info().metric_names() {
             if let Some(first) = owner.insert(metric, &reference.plugin) {
                 return Err(Error::Invalid(format!(
                     "benchmark `{}`: scorers `{first}` and `{}` both declare metric `{metric}`; \
@@ -175,11 +201,11 @@ pub fn load_scorers(
 }
 
 /// [`Error::NeedsJudge`] when one of `scorers` asks a judge and the run has none.
-pub fn check_judge(benchmark: &str, scorers: &[Scorer], has_judge: bool) -> Result<()> {
-    match scorers.iter().find(|s| s.info().needs_judge) {
+pub fn check_judge(benchmark: &str, scorers: &[ManifestScorer], has_judge: bool) -> Result<()> {
+    match scorers.iter().find(|s| s.plugin.info().needs_judge) {
         Some(s) if !has_judge => Err(Error::NeedsJudge {
             benchmark: benchmark.to_string(),
-            scorer: s.info().name.clone(),
+            scorer: s.plugin.info().name.clone(),
         }),
         _ => Ok(()),
     }

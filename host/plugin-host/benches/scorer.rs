@@ -58,12 +58,16 @@ fn bench(c: &mut Criterion) {
     });
     let mut instance = scorer.instance().unwrap();
     group.bench_function("wasm warm call", |b| {
-        b.iter(|| instance.score(black_box(item), black_box(text)).unwrap())
+        b.iter(|| {
+            instance
+                .score(black_box(item), black_box(text), &[], &[])
+                .unwrap()
+        })
     });
     group.bench_function("wasm fresh store per item", |b| {
         b.iter(|| {
             scorer
-                .score(black_box(item), black_box(text))
+                .score(black_box(item), black_box(text), &[], &[])
                 .result
                 .unwrap()
         })
@@ -75,7 +79,7 @@ fn bench(c: &mut Criterion) {
             let scorer =
                 Scorer::load(&runtime, &source, Policy::default(), Arc::new(NoJudge)).unwrap();
             for (item, text) in &items {
-                black_box(scorer.score(item, text).result.unwrap());
+                black_box(scorer.score(item, text, &[], &[]).result.unwrap());
             }
         })
     });

@@ -6,7 +6,7 @@ use crate::policy::Policy;
 use crate::runtime::{PluginInfo, PluginSource, Runtime, Verified};
 use crate::sandbox::{self, HostState};
 use crate::scorer::PluginItem;
-use crate::v0_1_0;
+use crate::{v0_1_0, v0_2_0};
 use lem_core::ChatMessage;
 use wasmtime::Engine;
 
@@ -23,12 +23,24 @@ pub struct PromptConfig {
     pub options: Vec<(String, String)>,
 }
 
+/// The pre-linked component, by contract version.
+enum Pre {
+    V0_1_0(v0_1_0::benchmark::BenchmarkPre<HostState>),
+    V0_2_0(v0_2_0::benchmark::BenchmarkPre<HostState>),
+}
+
+/// An instance, by contract version.
+enum Bindings {
+    V0_1_0(v0_1_0::benchmark::Benchmark),
+    V0_2_0(v0_2_0::benchmark::Benchmark),
+}
+
 /// A loaded, verified benchmark plugin.
 pub struct Benchmark {
     engine: Engine,
     label: String,
     sha256: String,
-    pre: v0_1_0::benchmark::BenchmarkPre<HostState>,
+    pre: Pre,
     info: PluginInfo,
     policy: Policy,
 }
@@ -50,13 +62,26 @@ impl Benchmark {
         imports: crate::runtime::Imports,
     ) -> Result<Self, LoadError> {
         let Verified {
-            label, sha256, pre, ..
+            label,
+            sha256,
+            pre,
+            info,
         } = runtime.verify(source, World::Benchmark, &policy, imports)?;
-        let pre =
-            v0_1_0::benchmark::BenchmarkPre::new(pre).map_err(|e| LoadError::Instantiate {
-                label: label.clone(),
-                reason: format!("{e:#}"),
-            })?;
+        let instantiate = |e: wasmtime::Error| LoadError::Instantiate {
+            label: label.clone(),
+            reason: format!("{e:#}"),
+        };
+        let pre = match info.wit_version.as_str() {
+            "0.1.0" => Pre::V0_1_0(v0_1_0::benchmark::BenchmarkPre::new(pre).map_err(instantiate)?),
+            "0.2.0" => Pre::V0_2_0(v0_2_0::benchmark::BenchmarkPre::new(pre).map_err(instantiate)?),
+            other => {
+                return Err(LoadError::UnsupportedVersion {
+                    label,
+                    found: other.to_string(),
+                    supported: crate::SUPPORTED_WIT_VERSIONS.join(", "),
+                });
+            }
+        };
         let mut benchmark = Benchmark {
             engine: runtime.engine().clone(),
             label,
@@ -66,10 +91,15 @@ impl Benchmark {
             policy,
         };
         benchmark.info = benchmark
-            .call(|b, store| {
-                b.lem_plugin_benchmark_api()
+            .call(|bindings, store| match bindings {
+                Bindings::V0_1_0(b) => b
+                    .lem_plugin_benchmark_api()
                     .call_describe(store)
-                    .map(v0_1_0::info_from_guest)
+                    .map(v0_1_0::info_from_guest),
+                Bindings::V0_2_0(b) => b
+                    .lem_plugin_benchmark_api()
+                    .call_describe(store)
+                    .map(v0_2_0::info_from_guest),
             })
             .map_err(|e| LoadError::Instantiate {
                 label: benchmark.label.clone(),
@@ -102,38 +132,58 @@ impl Benchmark {
         item: &PluginItem,
         config: &PromptConfig,
     ) -> Result<Vec<ChatMessage>, CallError> {
-        let guest_item = v0_1_0::scorer::lem::plugin::types::Item {
-            id: item.id.clone(),
-            benchmark: item.benchmark.clone(),
-            record: item.record.clone(),
-        };
-        let guest_config = v0_1_0::benchmark::exports::lem::plugin::benchmark_api::PromptConfig {
-            prompt_field: config.prompt_field.clone(),
-            system: config.system.clone(),
-            system_in_user_turn: config.system_in_user_turn,
-            options: config.options.clone(),
-        };
-        let result = self.call(|b, store| {
-            b.lem_plugin_benchmark_api()
-                .call_prompt(store, &guest_item, &guest_config)
-        })?;
-        let out = result.map_err(|e| v0_1_0::plugin_error(e, &self.policy.limits))?;
+        let limits = &self.policy.limits;
+        let out: Vec<ChatMessage> = self.call(|bindings, store| {
+            Ok(match bindings {
+                Bindings::V0_1_0(b) => {
+                    use v0_1_0::benchmark::exports::lem::plugin::benchmark_api::PromptConfig;
+                    let guest_item = v0_1_0::scorer::lem::plugin::types::Item {
+                        id: item.id.clone(),
+                        benchmark: item.benchmark.clone(),
+                        record: item.record.clone(),
+                    };
+                    let guest_config = PromptConfig {
+                        prompt_field: config.prompt_field.clone(),
+                        system: config.system.clone(),
+                        system_in_user_turn: config.system_in_user_turn,
+                        options: config.options.clone(),
+                    };
+                    b.lem_plugin_benchmark_api()
+                        .call_prompt(store, &guest_item, &guest_config)?
+                        .map(|out| out.into_iter().map(v0_1_0::message_from_guest).collect())
+                        .map_err(|e| v0_1_0::plugin_error(e, limits))
+                }
+                Bindings::V0_2_0(b) => {
+                    use v0_2_0::benchmark::exports::lem::plugin::benchmark_api::PromptConfig;
+                    let guest_config = PromptConfig {
+                        prompt_field: config.prompt_field.clone(),
+                        system: config.system.clone(),
+                        system_in_user_turn: config.system_in_user_turn,
+                        options: config.options.clone(),
+                    };
+                    b.lem_plugin_benchmark_api()
+                        .call_prompt(store, &v0_2_0::item_to_guest(item), &guest_config)?
+                        .map(|out| out.into_iter().map(v0_2_0::message_from_guest).collect())
+                        .map_err(|e| v0_2_0::plugin_error(e, limits))
+                }
+            })
+        })??;
         check_messages(&out, &self.policy)?;
-        Ok(out.into_iter().map(v0_1_0::message_from_guest).collect())
+        Ok(out)
     }
 
     fn call<R>(
         &self,
-        f: impl FnOnce(
-            &v0_1_0::benchmark::Benchmark,
-            &mut wasmtime::Store<HostState>,
-        ) -> wasmtime::Result<R>,
+        f: impl FnOnce(&Bindings, &mut wasmtime::Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         sandbox::call_fresh(
             &self.engine,
             &self.label,
             &self.policy,
-            |store| self.pre.instantiate(store),
+            |store| match &self.pre {
+                Pre::V0_1_0(pre) => pre.instantiate(store).map(Bindings::V0_1_0),
+                Pre::V0_2_0(pre) => pre.instantiate(store).map(Bindings::V0_2_0),
+            },
             f,
         )
     }
@@ -143,10 +193,7 @@ impl Benchmark {
 /// model: at most `max_messages` of them and `max_output_bytes` in all;
 /// roles from the contract's set; system turns only at the start; and a user
 /// turn with text in it (a prompt that asks nothing is not a prompt).
-pub(crate) fn check_messages(
-    messages: &[v0_1_0::scorer::lem::plugin::types::Message],
-    policy: &Policy,
-) -> Result<(), CallError> {
+pub(crate) fn check_messages(messages: &[ChatMessage], policy: &Policy) -> Result<(), CallError> {
     let bad = |message: String| Err(CallError::new(CallErrorKind::BadOutput, message));
     let limits = &policy.limits;
     if messages.is_empty() {
@@ -209,15 +256,11 @@ pub(crate) fn check_messages(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use v0_1_0::scorer::lem::plugin::types::Message;
 
-    fn msgs(turns: &[(&str, &str)]) -> Vec<Message> {
+    fn msgs(turns: &[(&str, &str)]) -> Vec<ChatMessage> {
         turns
             .iter()
-            .map(|(role, content)| Message {
-                role: role.to_string(),
-                content: content.to_string(),
-            })
+            .map(|(role, content)| ChatMessage::new(role, *content))
             .collect()
     }
 

@@ -82,12 +82,21 @@ pub(crate) fn check_info(mut info: PluginInfo, limits: &Limits) -> Result<Plugin
         ));
     }
     let mut seen = HashSet::with_capacity(info.metrics.len());
-    for name in &info.metrics {
+    for metric in &info.metrics {
+        let name = &metric.name;
         identifier("metric name", name, limits.max_metric_name_bytes)?;
         if !seen.insert(name.as_str()) {
             return Err(format!(
                 "describe() declares metric `{}` twice",
                 preview(name)
+            ));
+        }
+        if let Some([lo, hi]) = metric.range
+            && !(lo.is_finite() && hi.is_finite() && lo < hi)
+        {
+            return Err(format!(
+                "describe() gives metric `{name}` the range {lo} to {hi}; a range is two finite \
+                 numbers, the lowest first"
             ));
         }
     }
@@ -157,7 +166,10 @@ mod tests {
             name: name.into(),
             version: "0.1.0".into(),
             description: "d".repeat(5000),
-            metrics: metrics.iter().map(|m| m.to_string()).collect(),
+            metrics: metrics
+                .iter()
+                .map(|m| crate::runtime::MetricDescriptor::named(*m))
+                .collect(),
             needs_judge: false,
         }
     }
@@ -178,6 +190,20 @@ mod tests {
             let e = check_info(bad, &limits).unwrap_err();
             assert!(e.contains(want), "{e}");
         }
+        for range in [
+            [3.0, 1.0],
+            [1.0, 1.0],
+            [f64::NAN, 1.0],
+            [0.0, f64::INFINITY],
+        ] {
+            let mut bad = info("x", &["a"]);
+            bad.metrics[0].range = Some(range);
+            let e = check_info(bad, &limits).unwrap_err();
+            assert!(e.contains("metric `a` the range"), "{e}");
+        }
+        let mut ranged = info("x", &["a"]);
+        ranged.metrics[0].range = Some([1.0, 10.0]);
+        assert!(check_info(ranged, &limits).is_ok());
         let many: Vec<String> = (0..300).map(|i| format!("m{i}")).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         assert!(

@@ -5,9 +5,10 @@
 //! requests and records what was asked and answered.
 
 use lem_core::ChatMessage;
+use std::collections::BTreeMap;
 
 /// One request from a plugin.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct JudgeRequest {
     /// The conversation to complete.
     pub messages: Vec<ChatMessage>,
@@ -17,6 +18,16 @@ pub struct JudgeRequest {
     pub temperature: f32,
     /// Sampling seed, if the plugin fixes one.
     pub seed: Option<u64>,
+    /// A JSON schema (JSON text, as the plugin wrote it) the answer must
+    /// follow; the backend constrains decoding to it where it can. Contract
+    /// 0.2.0 and later; 0.1.0 plugins never set it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<String>,
+    /// Ask, for each integer field of `response_format`, the probability of
+    /// each value it allows ([`JudgeAnswer::distributions`]). Contract 0.2.0
+    /// and later.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub distributions: bool,
 }
 
 /// Why the judge gave no answer.
@@ -53,6 +64,14 @@ pub struct JudgeAnswer {
     /// The judge's own name for the request (its answer-cache key), which
     /// the audit trail records and the judge can look the call up by.
     pub request_key: String,
+    /// Whether decoding was constrained to the request's `response_format`
+    /// (false when none was asked, or the backend cannot constrain). Only
+    /// 0.2.0 plugins see it.
+    pub constrained: bool,
+    /// For a request with `distributions`, when the backend can tell: per
+    /// integer field of the schema, each allowed value's probability. Empty
+    /// otherwise. Only 0.2.0 plugins see it.
+    pub distributions: BTreeMap<String, BTreeMap<i64, f64>>,
 }
 
 impl JudgeAnswer {
@@ -66,6 +85,8 @@ impl JudgeAnswer {
             completion_tokens: 0,
             cached: false,
             request_key: request_key.into(),
+            constrained: false,
+            distributions: BTreeMap::new(),
         }
     }
 }
@@ -101,6 +122,13 @@ impl JudgeRequest {
     /// framed by its length (see [`lem_core::hash::sha256_parts`]), hashed
     /// in place, so a refused multi-megabyte request costs one pass of the
     /// hash and no copy.
+    ///
+    /// `response_format` and `distributions` count only when set, so a
+    /// request without them (every 0.1.0 request) keeps the digest it
+    /// always had. When set, they add two parts after the seed: one byte
+    /// `0x80 | flags` and the schema text. The one-byte part is not UTF-8,
+    /// so no message role can stand in for it: a request with them never
+    /// shares its sequence of parts with one without.
     pub fn sha256(&self) -> String {
         let max_tokens = self.max_tokens.to_le_bytes();
         let temperature = self.temperature.to_le_bytes();
@@ -110,13 +138,36 @@ impl JudgeRequest {
             &temperature,
             seed.as_ref().map_or(&[][..], |s| &s[..]),
         ];
+        let flags = [0x80
+            | u8::from(self.distributions)
+            | (u8::from(self.response_format.is_some()) << 1)];
+        let extension: Option<[&[u8]; 2]> = (self.response_format.is_some() || self.distributions)
+            .then(|| {
+                [
+                    &flags[..],
+                    self.response_format.as_deref().unwrap_or("").as_bytes(),
+                ]
+            });
         lem_core::hash::sha256_parts(
-            fields.into_iter().chain(
-                self.messages
-                    .iter()
-                    .flat_map(|m| [m.role.as_bytes(), m.content.as_bytes()]),
-            ),
+            fields
+                .into_iter()
+                .chain(extension.into_iter().flatten())
+                .chain(
+                    self.messages
+                        .iter()
+                        .flat_map(|m| [m.role.as_bytes(), m.content.as_bytes()]),
+                ),
         )
+    }
+
+    /// Bytes of the request the size limit counts: every message's role and
+    /// content, and the schema.
+    pub fn size_bytes(&self) -> usize {
+        self.messages
+            .iter()
+            .map(|m| m.role.len() + m.content.len())
+            .sum::<usize>()
+            + self.response_format.as_ref().map_or(0, String::len)
     }
 }
 
@@ -133,4 +184,81 @@ pub struct JudgeCall {
     pub forwarded: bool,
     /// What came back.
     pub answer: Result<JudgeAnswer, JudgeError>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> JudgeRequest {
+        JudgeRequest {
+            messages: vec![
+                ChatMessage::new("system", "grade"),
+                ChatMessage::new("user", "the response"),
+            ],
+            max_tokens: 64,
+            temperature: 0.0,
+            seed: Some(42),
+            ..JudgeRequest::default()
+        }
+    }
+
+    #[test]
+    fn a_request_without_the_new_fields_keeps_its_digest() {
+        // The digest as 0.1.0 requests always had it: three fields, then
+        // each message's role and content.
+        let r = request();
+        let (max_tokens, temperature, seed) =
+            (64u32.to_le_bytes(), 0f32.to_le_bytes(), 42u64.to_le_bytes());
+        let parts: [&[u8]; 7] = [
+            &max_tokens,
+            &temperature,
+            &seed,
+            b"system",
+            b"grade",
+            b"user",
+            b"the response",
+        ];
+        assert_eq!(r.sha256(), lem_core::hash::sha256_parts(parts));
+        assert_eq!(r.size_bytes(), 6 + 5 + 4 + 12);
+    }
+
+    #[test]
+    fn the_schema_and_the_distributions_flag_are_named_when_set() {
+        let plain = request();
+        let schema = JudgeRequest {
+            response_format: Some("{}".into()),
+            ..request()
+        };
+        let flag = JudgeRequest {
+            distributions: true,
+            ..request()
+        };
+        let both = JudgeRequest {
+            distributions: true,
+            ..schema.clone()
+        };
+        let other_schema = JudgeRequest {
+            response_format: Some("{\"type\":\"object\"}".into()),
+            ..request()
+        };
+        let empty_schema = JudgeRequest {
+            response_format: Some(String::new()),
+            ..request()
+        };
+        let digests: std::collections::HashSet<String> =
+            [&plain, &schema, &flag, &both, &other_schema, &empty_schema]
+                .iter()
+                .map(|r| r.sha256())
+                .collect();
+        assert_eq!(digests.len(), 6);
+        assert_eq!(schema.size_bytes(), plain.size_bytes() + 2);
+        // No message can stand in for the schema: a request with it never
+        // digests like one whose next message holds the same text.
+        let forged = JudgeRequest {
+            messages: [vec![ChatMessage::new("\u{80}", "{}")], request().messages].concat(),
+            ..request()
+        };
+        assert_ne!(forged.sha256(), schema.sha256());
+    }
 }

@@ -5,7 +5,7 @@ use crate::inspect::World;
 use crate::policy::Policy;
 use crate::runtime::{PluginInfo, PluginSource, Runtime, Verified};
 use crate::sandbox::{self, HostState};
-use crate::v0_1_0;
+use crate::{v0_1_0, v0_2_0};
 use lem_core::ChatMessage;
 use wasmtime::Engine;
 
@@ -20,12 +20,24 @@ pub struct KernelConfig {
     pub options: Vec<(String, String)>,
 }
 
+/// The pre-linked component, by contract version.
+enum Pre {
+    V0_1_0(v0_1_0::kernel::KernelPre<HostState>),
+    V0_2_0(v0_2_0::kernel::KernelPre<HostState>),
+}
+
+/// An instance, by contract version.
+enum Bindings {
+    V0_1_0(v0_1_0::kernel::Kernel),
+    V0_2_0(v0_2_0::kernel::Kernel),
+}
+
 /// A loaded, verified kernel plugin.
 pub struct Kernel {
     engine: Engine,
     label: String,
     sha256: String,
-    pre: v0_1_0::kernel::KernelPre<HostState>,
+    pre: Pre,
     info: PluginInfo,
     policy: Policy,
 }
@@ -47,12 +59,26 @@ impl Kernel {
         imports: crate::runtime::Imports,
     ) -> Result<Self, LoadError> {
         let Verified {
-            label, sha256, pre, ..
+            label,
+            sha256,
+            pre,
+            info,
         } = runtime.verify(source, World::Kernel, &policy, imports)?;
-        let pre = v0_1_0::kernel::KernelPre::new(pre).map_err(|e| LoadError::Instantiate {
+        let instantiate = |e: wasmtime::Error| LoadError::Instantiate {
             label: label.clone(),
             reason: format!("{e:#}"),
-        })?;
+        };
+        let pre = match info.wit_version.as_str() {
+            "0.1.0" => Pre::V0_1_0(v0_1_0::kernel::KernelPre::new(pre).map_err(instantiate)?),
+            "0.2.0" => Pre::V0_2_0(v0_2_0::kernel::KernelPre::new(pre).map_err(instantiate)?),
+            other => {
+                return Err(LoadError::UnsupportedVersion {
+                    label,
+                    found: other.to_string(),
+                    supported: crate::SUPPORTED_WIT_VERSIONS.join(", "),
+                });
+            }
+        };
         let mut kernel = Kernel {
             engine: runtime.engine().clone(),
             label,
@@ -62,11 +88,15 @@ impl Kernel {
             policy,
         };
         kernel.info = kernel
-            .call(|bindings, store| {
-                bindings
+            .call(|bindings, store| match bindings {
+                Bindings::V0_1_0(b) => b
                     .lem_plugin_kernel_api()
                     .call_describe(store)
-                    .map(v0_1_0::info_from_guest)
+                    .map(v0_1_0::info_from_guest),
+                Bindings::V0_2_0(b) => b
+                    .lem_plugin_kernel_api()
+                    .call_describe(store)
+                    .map(v0_2_0::info_from_guest),
             })
             .map_err(|e| LoadError::Instantiate {
                 label: kernel.label.clone(),
@@ -97,31 +127,55 @@ impl Kernel {
         messages: &[ChatMessage],
         config: &KernelConfig,
     ) -> Result<Vec<ChatMessage>, CallError> {
-        let guest_messages: Vec<_> = messages.iter().map(v0_1_0::message_to_guest).collect();
-        let guest_config = v0_1_0::kernel::exports::lem::plugin::kernel_api::KernelConfig {
-            text: config.text.clone(),
-            axioms: config.axioms.clone(),
-            options: config.options.clone(),
-        };
-        let result = self.call(|bindings, store| {
-            bindings
-                .lem_plugin_kernel_api()
-                .call_apply(store, &guest_messages, &guest_config)
-        })?;
-        let out = result.map_err(|e| v0_1_0::plugin_error(e, &self.policy.limits))?;
+        let limits = &self.policy.limits;
+        let out: Vec<ChatMessage> = self.call(|bindings, store| {
+            Ok(match bindings {
+                Bindings::V0_1_0(b) => {
+                    use v0_1_0::kernel::exports::lem::plugin::kernel_api::KernelConfig;
+                    let guest_messages: Vec<_> =
+                        messages.iter().map(v0_1_0::message_to_guest).collect();
+                    let guest_config = KernelConfig {
+                        text: config.text.clone(),
+                        axioms: config.axioms.clone(),
+                        options: config.options.clone(),
+                    };
+                    b.lem_plugin_kernel_api()
+                        .call_apply(store, &guest_messages, &guest_config)?
+                        .map(|out| out.into_iter().map(v0_1_0::message_from_guest).collect())
+                        .map_err(|e| v0_1_0::plugin_error(e, limits))
+                }
+                Bindings::V0_2_0(b) => {
+                    use v0_2_0::kernel::exports::lem::plugin::kernel_api::KernelConfig;
+                    let guest_messages: Vec<_> =
+                        messages.iter().map(v0_2_0::message_to_guest).collect();
+                    let guest_config = KernelConfig {
+                        text: config.text.clone(),
+                        axioms: config.axioms.clone(),
+                        options: config.options.clone(),
+                    };
+                    b.lem_plugin_kernel_api()
+                        .call_apply(store, &guest_messages, &guest_config)?
+                        .map(|out| out.into_iter().map(v0_2_0::message_from_guest).collect())
+                        .map_err(|e| v0_2_0::plugin_error(e, limits))
+                }
+            })
+        })??;
         crate::benchmark::check_messages(&out, &self.policy)?;
-        Ok(out.into_iter().map(v0_1_0::message_from_guest).collect())
+        Ok(out)
     }
 
     fn call<R>(
         &self,
-        f: impl FnOnce(&v0_1_0::kernel::Kernel, &mut wasmtime::Store<HostState>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&Bindings, &mut wasmtime::Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         sandbox::call_fresh(
             &self.engine,
             &self.label,
             &self.policy,
-            |store| self.pre.instantiate(store),
+            |store| match &self.pre {
+                Pre::V0_1_0(pre) => pre.instantiate(store).map(Bindings::V0_1_0),
+                Pre::V0_2_0(pre) => pre.instantiate(store).map(Bindings::V0_2_0),
+            },
             f,
         )
     }

@@ -13,7 +13,10 @@
 //! - [`runtime`] owns the wasmtime engine, the compiled-component cache and
 //!   the epoch ticker; it produces verified, pre-linked components.
 //! - One file per capability ([`scorer`], [`kernel`], [`benchmark`]) wraps the
-//!   bindings of each contract version (`v0_1_0`) behind a version-free API.
+//!   bindings of each contract version (`v0_1_0`, `v0_2_0`: one module per
+//!   version, each converting to the host's own types, which follow the
+//!   newest contract) behind a version-free API. A released version never
+//!   changes, so a plugin built against 0.1.0 loads and scores as it did.
 //!   A call gets a fresh store, so one item's failure cannot touch the next;
 //!   any trap, panic or limit becomes a [`CallError`] for that item.
 //!
@@ -33,14 +36,15 @@ pub mod runtime;
 pub mod sandbox;
 pub mod scorer;
 mod v0_1_0;
+mod v0_2_0;
 mod watchdog;
 
 pub use error::{CallError, CallErrorKind, LoadError};
 pub use inspect::{ComponentInfo, World};
 pub use judge::{Judge, JudgeAnswer, JudgeCall, JudgeError, JudgeRequest, NoJudge};
 pub use policy::{DirGrant, Grants, Limits, Policy};
-pub use runtime::{PluginInfo, PluginSource, Runtime, RuntimeConfig};
+pub use runtime::{MetricDescriptor, PluginInfo, PluginSource, Runtime, RuntimeConfig};
 pub use scorer::{ScoreOutcome, Scorer};
 
 /// The contract versions this host loads, newest last.
-pub const SUPPORTED_WIT_VERSIONS: &[&str] = &["0.1.0"];
+pub const SUPPORTED_WIT_VERSIONS: &[&str] = &["0.1.0", "0.2.0"];

@@ -28,7 +28,7 @@ impl RuntimeConfig {
 }
 
 /// What a plugin says about itself (`describe`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct PluginInfo {
     /// Its name.
     pub name: String,
@@ -36,10 +36,50 @@ pub struct PluginInfo {
     pub version: String,
     /// One line for people.
     pub description: String,
-    /// The metrics it produces (scorers).
-    pub metrics: Vec<String>,
+    /// The metrics it produces (scorers), in its order. A 0.1.0 plugin
+    /// names its metrics only: see [`MetricDescriptor::named`].
+    pub metrics: Vec<MetricDescriptor>,
     /// Whether it calls the judge.
     pub needs_judge: bool,
+}
+
+impl PluginInfo {
+    /// The metrics' names, in the plugin's order.
+    pub fn metric_names(&self) -> impl Iterator<Item = &str> {
+        self.metrics.iter().map(|m| m.name.as_str())
+    }
+}
+
+/// How a scorer describes one metric it returns.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MetricDescriptor {
+    /// The metric's name.
+    pub name: String,
+    /// Its lowest and highest values, when the plugin says (`lo < hi`, both
+    /// finite).
+    pub range: Option<[f64; 2]>,
+    /// Whether a higher value is better.
+    pub higher_is_better: bool,
+    /// How its values are written.
+    pub unit: lem_core::MetricUnit,
+    /// Whether the plugin described it (contract 0.2.0 and later) or only
+    /// named it (0.1.0): then the range is unknown and `higher_is_better`
+    /// and `unit` are defaults, not the plugin's word.
+    pub described: bool,
+}
+
+impl MetricDescriptor {
+    /// A metric known by name only (a 0.1.0 plugin's): unknown range,
+    /// higher is better, a plain number, not described.
+    pub fn named(name: impl Into<String>) -> Self {
+        MetricDescriptor {
+            name: name.into(),
+            range: None,
+            higher_is_better: true,
+            unit: lem_core::MetricUnit::Number,
+            described: false,
+        }
+    }
 }
 
 /// A plugin's bytes and a label for messages (its path, or `bundled:NAME`).
@@ -156,6 +196,7 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(setup)?;
         crate::watchdog::bound_waits(&mut linker).map_err(setup)?;
         crate::v0_1_0::add_to_linker(&mut linker).map_err(setup)?;
+        crate::v0_2_0::add_to_linker(&mut linker).map_err(setup)?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         {
             let (engine, stop) = (engine.clone(), ticker_stop.clone());

@@ -125,11 +125,8 @@ impl HostState {
             return Err(crate::JudgeError::BudgetExhausted);
         }
         let limits = &self.limits;
-        let bytes: usize = request
-            .messages
-            .iter()
-            .map(|m| m.role.len() + m.content.len())
-            .sum();
+        // The schema counts toward the size: it is sent to the judge too.
+        let bytes = request.size_bytes();
         let refusal = if request.messages.len() > limits.max_judge_messages {
             Some(format!(
                 "judge request of {} messages refused; the limit is {} (`max_judge_messages`)",
@@ -155,6 +152,13 @@ impl HostState {
             Some(format!(
                 "judge request refused: temperature {} is not between 0 and 2",
                 request.temperature
+            ))
+        } else if let Some(schema) = &request.response_format
+            && let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(schema)
+        {
+            // Checked after the size, so this parse is bounded.
+            Some(format!(
+                "judge request refused: its response format is not JSON ({e})"
             ))
         } else {
             None

@@ -6,8 +6,8 @@ use crate::judge::{Judge, JudgeCall};
 use crate::policy::Policy;
 use crate::runtime::{PluginInfo, PluginSource, Runtime, Verified};
 use crate::sandbox::{self, HostState};
-use crate::v0_1_0;
-use lem_core::PluginIdentity;
+use crate::{v0_1_0, v0_2_0};
+use lem_core::{ChatMessage, PluginIdentity};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use wasmtime::{Engine, Store};
@@ -42,6 +42,12 @@ impl PluginItem {
     }
 }
 
+/// A score card as a plugin of any version returned it, not yet checked.
+pub(crate) struct GuestScoreCard {
+    pub(crate) metrics: Vec<(String, f64)>,
+    pub(crate) details: Option<String>,
+}
+
 /// A scored item.
 #[derive(Debug, Clone)]
 pub struct Scored {
@@ -61,8 +67,16 @@ pub struct ScoreOutcome {
     pub judge_calls: Vec<JudgeCall>,
 }
 
+/// The pre-linked component, by the contract version it was built against.
 enum Bindings {
     V0_1_0(v0_1_0::scorer::ScorerPre<HostState>),
+    V0_2_0(v0_2_0::scorer::ScorerPre<HostState>),
+}
+
+/// An instance, by contract version.
+enum Instance {
+    V0_1_0(v0_1_0::scorer::Scorer),
+    V0_2_0(v0_2_0::scorer::Scorer),
 }
 
 /// A loaded, verified scorer plugin.
@@ -73,7 +87,7 @@ pub struct Scorer {
     component: ComponentInfo,
     bindings: Bindings,
     info: PluginInfo,
-    /// `info.metrics` as a set: a returned metric is checked in O(1).
+    /// `info.metrics`' names as a set: a returned metric is checked in O(1).
     declared: HashSet<String>,
     policy: Policy,
     judge: Arc<dyn Judge>,
@@ -114,8 +128,17 @@ impl Scorer {
             label: label.clone(),
             reason: format!("{e:#}"),
         };
+        // `verify` has refused every version not in SUPPORTED_WIT_VERSIONS.
         let bindings = match component.wit_version.as_str() {
-            _ => Bindings::V0_1_0(v0_1_0::scorer::ScorerPre::new(pre).map_err(instantiate)?),
+            "0.1.0" => Bindings::V0_1_0(v0_1_0::scorer::ScorerPre::new(pre).map_err(instantiate)?),
+            "0.2.0" => Bindings::V0_2_0(v0_2_0::scorer::ScorerPre::new(pre).map_err(instantiate)?),
+            other => {
+                return Err(LoadError::UnsupportedVersion {
+                    label,
+                    found: other.to_string(),
+                    supported: crate::SUPPORTED_WIT_VERSIONS.join(", "),
+                });
+            }
         };
         let mut scorer = Scorer {
             engine: runtime.engine().clone(),
@@ -141,7 +164,7 @@ impl Scorer {
                 reason,
             }
         })?;
-        scorer.declared = scorer.info.metrics.iter().cloned().collect();
+        scorer.declared = scorer.info.metric_names().map(str::to_string).collect();
         Ok(scorer)
     }
 
@@ -166,10 +189,22 @@ impl Scorer {
 
     /// Scores one response in a fresh store: nothing of an earlier call can
     /// affect it, and nothing of it outlives it.
-    pub fn score(&self, item: &PluginItem, response: &str) -> ScoreOutcome {
+    ///
+    /// `messages` are those sent to the model under test (after the kernel;
+    /// empty when unknown) and `options` the scorer's options from its
+    /// manifest entry. A plugin of contract 0.2.0 or later receives both; a
+    /// 0.1.0 plugin's `score` has no place for them and is called exactly
+    /// as before.
+    pub fn score(
+        &self,
+        item: &PluginItem,
+        response: &str,
+        messages: &[ChatMessage],
+        options: &[(String, String)],
+    ) -> ScoreOutcome {
         match self.instance() {
             Ok(mut instance) => {
-                let result = instance.score(item, response);
+                let result = instance.score(item, response, messages, options);
                 ScoreOutcome {
                     result,
                     judge_calls: std::mem::take(&mut instance.store.data_mut().judge_calls),
@@ -188,10 +223,17 @@ impl Scorer {
     pub fn instance(&self) -> Result<ScorerInstance<'_>, CallError> {
         let mut store =
             sandbox::new_store(&self.engine, &self.label, &self.policy, self.judge.clone())?;
+        let classify =
+            |store: &Store<HostState>, e| sandbox::classify(store, e, &self.policy.limits);
         let bindings = match &self.bindings {
-            Bindings::V0_1_0(pre) => pre
-                .instantiate(&mut store)
-                .map_err(|e| sandbox::classify(&store, e, &self.policy.limits))?,
+            Bindings::V0_1_0(pre) => Instance::V0_1_0(
+                pre.instantiate(&mut store)
+                    .map_err(|e| classify(&store, e))?,
+            ),
+            Bindings::V0_2_0(pre) => Instance::V0_2_0(
+                pre.instantiate(&mut store)
+                    .map_err(|e| classify(&store, e))?,
+            ),
         };
         Ok(ScorerInstance {
             scorer: self,
@@ -205,7 +247,7 @@ impl Scorer {
 pub struct ScorerInstance<'a> {
     scorer: &'a Scorer,
     store: Store<HostState>,
-    bindings: v0_1_0::scorer::Scorer,
+    bindings: Instance,
 }
 
 impl ScorerInstance<'_> {
@@ -223,23 +265,51 @@ impl ScorerInstance<'_> {
         // Nothing is scored yet, so a judge call here would be in nobody's
         // audit trail.
         self.store.data_mut().judge_allowed = false;
-        let api = self.bindings.lem_plugin_scorer_api();
-        let info = api
-            .call_describe(&mut self.store)
-            .map_err(|e| sandbox::classify(&self.store, e, &self.scorer.policy.limits))?;
-        Ok(v0_1_0::info_from_guest(info))
+        let limits = &self.scorer.policy.limits;
+        match &self.bindings {
+            Instance::V0_1_0(b) => b
+                .lem_plugin_scorer_api()
+                .call_describe(&mut self.store)
+                .map(v0_1_0::info_from_guest),
+            Instance::V0_2_0(b) => b
+                .lem_plugin_scorer_api()
+                .call_describe(&mut self.store)
+                .map(v0_2_0::info_from_guest),
+        }
+        .map_err(|e| sandbox::classify(&self.store, e, limits))
     }
 
-    /// Scores one response.
-    pub fn score(&mut self, item: &PluginItem, response: &str) -> Result<Scored, CallError> {
+    /// Scores one response (see [`Scorer::score`] for `messages` and `options`).
+    pub fn score(
+        &mut self,
+        item: &PluginItem,
+        response: &str,
+        messages: &[ChatMessage],
+        options: &[(String, String)],
+    ) -> Result<Scored, CallError> {
         self.reset_budget()?;
         self.store.data_mut().judge_allowed = true;
-        let api = self.bindings.lem_plugin_scorer_api();
-        let result = api
-            .call_score(&mut self.store, &item.to_guest(), response)
-            .map_err(|e| sandbox::classify(&self.store, e, &self.scorer.policy.limits))?;
         let limits = &self.scorer.policy.limits;
-        let score = result.map_err(|e| v0_1_0::plugin_error(e, limits))?;
+        let classify = |store: &Store<HostState>, e| sandbox::classify(store, e, limits);
+        let score = match &self.bindings {
+            Instance::V0_1_0(b) => b
+                .lem_plugin_scorer_api()
+                .call_score(&mut self.store, &item.to_guest(), response)
+                .map_err(|e| classify(&self.store, e))?
+                .map(v0_1_0::score_card_from_guest)
+                .map_err(|e| v0_1_0::plugin_error(e, limits))?,
+            Instance::V0_2_0(b) => b
+                .lem_plugin_scorer_api()
+                .call_score(
+                    &mut self.store,
+                    &v0_2_0::item_to_guest(item),
+                    response,
+                    &v0_2_0::context_to_guest(messages, options),
+                )
+                .map_err(|e| classify(&self.store, e))?
+                .map(v0_2_0::score_card_from_guest)
+                .map_err(|e| v0_2_0::plugin_error(e, limits))?,
+        };
         check_output(&self.scorer.declared, &self.scorer.policy, score)
     }
 }
@@ -250,12 +320,12 @@ impl ScorerInstance<'_> {
 fn check_output(
     declared: &HashSet<String>,
     policy: &Policy,
-    score: v0_1_0::scorer::lem::plugin::types::ScoreCard,
+    score: GuestScoreCard,
 ) -> Result<Scored, CallError> {
     let size: usize = score
         .metrics
         .iter()
-        .map(|m| m.name.len() + 8)
+        .map(|(name, _)| name.len() + 8)
         .sum::<usize>()
         + score.details.as_ref().map_or(0, String::len);
     let cap = policy.limits.max_output_bytes;
@@ -276,26 +346,26 @@ fn check_output(
         ));
     }
     let mut metrics = BTreeMap::new();
-    for m in score.metrics {
-        if !declared.contains(&m.name) {
+    for (name, value) in score.metrics {
+        if !declared.contains(&name) {
             return Err(CallError::new(
                 CallErrorKind::BadOutput,
                 format!(
                     "returned metric `{}`, which its describe() does not declare",
-                    crate::bound::preview(&m.name)
+                    crate::bound::preview(&name)
                 ),
             ));
         }
-        if !m.value.is_finite() {
+        if !value.is_finite() {
             return Err(CallError::new(
                 CallErrorKind::BadOutput,
-                format!("metric `{}` is {}, not a finite number", m.name, m.value),
+                format!("metric `{name}` is {value}, not a finite number"),
             ));
         }
-        if metrics.insert(m.name.clone(), m.value).is_some() {
+        if metrics.insert(name.clone(), value).is_some() {
             return Err(CallError::new(
                 CallErrorKind::BadOutput,
-                format!("metric `{}` returned twice", m.name),
+                format!("metric `{name}` returned twice"),
             ));
         }
     }

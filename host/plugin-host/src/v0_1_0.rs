@@ -2,6 +2,9 @@
 //!
 //! One module per released contract version: a new version adds a sibling
 //! module and the capability files match on it; this one never changes.
+//! Everything here converts to and from the host's own types (the newest
+//! contract's shape), so a 0.1.0 plugin's judge request has no schema and
+//! its metrics have no descriptors.
 
 use crate::sandbox::HostState;
 use wasmtime::component::{HasSelf, Linker};
@@ -66,6 +69,9 @@ impl judge::Host for HostState {
             max_tokens: request.max_tokens,
             temperature: request.temperature.unwrap_or(0.0),
             seed: request.seed,
+            // 0.1.0 has neither: its requests keep their digests.
+            response_format: None,
+            distributions: false,
         };
         self.judge(request).map(|a| a.text).map_err(|e| match e {
             crate::JudgeError::NotConfigured => judge::JudgeError::NotConfigured,
@@ -100,7 +106,12 @@ pub(crate) fn info_from_guest(i: types::PluginInfo) -> crate::PluginInfo {
         name: i.name,
         version: i.version,
         description: i.description,
-        metrics: i.metrics,
+        // 0.1.0 names its metrics only.
+        metrics: i
+            .metrics
+            .into_iter()
+            .map(crate::runtime::MetricDescriptor::named)
+            .collect(),
         needs_judge: i.needs_judge,
     }
 }
@@ -115,4 +126,16 @@ pub(crate) fn plugin_error(e: types::PluginError, limits: &lem_core::Limits) -> 
         types::PluginError::Internal(m) => (K::Internal, m),
     };
     crate::CallError::new(kind, crate::bound::cut(message, limits.max_error_bytes))
+}
+
+/// A score card in the host's terms.
+pub(crate) fn score_card_from_guest(card: types::ScoreCard) -> crate::scorer::GuestScoreCard {
+    crate::scorer::GuestScoreCard {
+        metrics: card
+            .metrics
+            .into_iter()
+            .map(|m| (m.name, m.value))
+            .collect(),
+        details: card.details,
+    }
 }

@@ -65,7 +65,7 @@ fn huge_error_payloads_are_cut_with_a_marker() {
         ("huge-error", CallErrorKind::Internal),
         ("huge-invalid-input", CallErrorKind::InvalidInput),
     ] {
-        let e = s.score(&item(id), "r").result.unwrap_err();
+        let e = s.score(&item(id), "r", &[], &[]).result.unwrap_err();
         assert_eq!(e.kind, kind, "{id}");
         assert!(
             e.message.len() < limits.max_error_bytes + 64,
@@ -78,7 +78,10 @@ fn huge_error_payloads_are_cut_with_a_marker() {
             (10 << 20) - limits.max_error_bytes
         )));
         assert_eq!(
-            s.score(&item("fine"), "r").result.unwrap().metrics["ok"],
+            s.score(&item("fine"), "r", &[], &[])
+                .result
+                .unwrap()
+                .metrics["ok"],
             1.0
         );
     }
@@ -95,7 +98,7 @@ fn describe_text_is_cut_and_undeclared_or_excess_metrics_are_refused_quickly() {
 
     // An undeclared megabyte-long name is named by a short preview only.
     let e = s
-        .score(&item("undeclared-huge-name"), "r")
+        .score(&item("undeclared-huge-name"), "r", &[], &[])
         .result
         .unwrap_err();
     assert_eq!(e.kind, CallErrorKind::BadOutput);
@@ -105,10 +108,13 @@ fn describe_text_is_cut_and_undeclared_or_excess_metrics_are_refused_quickly() {
     // 45,000 returned metrics: refused by count, in time comparable to a
     // normal item (the host checks names through a set, after a count check).
     let normal = median(5, || {
-        s.score(&item("fine"), "r").result.unwrap();
+        s.score(&item("fine"), "r", &[], &[]).result.unwrap();
     });
     let attack = median(5, || {
-        let e = s.score(&item("many-metrics"), "r").result.unwrap_err();
+        let e = s
+            .score(&item("many-metrics"), "r", &[], &[])
+            .result
+            .unwrap_err();
         assert_eq!(e.kind, CallErrorKind::BadOutput, "{e}");
         assert!(e.message.contains("returned 45000 metrics"), "{e}");
     });
@@ -156,7 +162,7 @@ fn details_must_be_shallow_json_with_finite_numbers() {
         ("deep-details", "deeper than 32 levels"),
         ("infinite-details", "finite numbers"),
     ] {
-        let e = s.score(&item(id), "r").result.unwrap_err();
+        let e = s.score(&item(id), "r", &[], &[]).result.unwrap_err();
         assert_eq!(e.kind, CallErrorKind::BadOutput, "{id}: {e}");
         assert!(e.message.contains(want), "{id}: {e}");
     }
@@ -171,10 +177,16 @@ fn forty_huge_errors_keep_kilobytes_and_bounded_peak_memory() {
     // figure larger, never hide a leak.
     let rt = runtime();
     let s = scorer(&rt, "hostile-strings", Policy::default());
-    s.score(&item("huge-error"), "r").result.unwrap_err();
+    s.score(&item("huge-error"), "r", &[], &[])
+        .result
+        .unwrap_err();
     let before = peak_rss_mb();
     let kept: Vec<_> = (0..40)
-        .map(|_| s.score(&item("huge-error"), "r").result.unwrap_err())
+        .map(|_| {
+            s.score(&item("huge-error"), "r", &[], &[])
+                .result
+                .unwrap_err()
+        })
         .collect();
     let bytes: usize = kept.iter().map(|e| e.message.len()).sum();
     let grown = peak_rss_mb().saturating_sub(before);
@@ -231,7 +243,7 @@ fn judge_requests_are_bounded_clamped_and_never_made_from_describe() {
     assert_eq!(s.info().name, "hostile-judge");
     assert!(judge.seen.lock().unwrap().is_empty());
 
-    let out = s.score(&item("huge-request"), "r");
+    let out = s.score(&item("huge-request"), "r", &[], &[]);
     assert_eq!(out.result.unwrap_err().kind, CallErrorKind::JudgeFailed);
     assert_eq!(out.judge_calls.len(), 8);
     for call in &out.judge_calls {
@@ -246,7 +258,7 @@ fn judge_requests_are_bounded_clamped_and_never_made_from_describe() {
         out.judge_calls[7].request_sha256
     );
 
-    let out = s.score(&item("many-messages"), "r");
+    let out = s.score(&item("many-messages"), "r", &[], &[]);
     assert!(out.result.is_err());
     assert!(!out.judge_calls[0].forwarded);
 
@@ -254,19 +266,22 @@ fn judge_requests_are_bounded_clamped_and_never_made_from_describe() {
         ("bad-role", "role `tool`"),
         ("nan-temperature", "temperature NaN"),
     ] {
-        let out = s.score(&item(id), "r");
+        let out = s.score(&item(id), "r", &[], &[]);
         assert!(out.result.is_err(), "{id}");
         assert!(!out.judge_calls[0].forwarded, "{id}");
         let e = out.judge_calls[0].answer.as_ref().unwrap_err().to_string();
         assert!(e.contains(want), "{id}: {e}");
     }
 
-    let out = s.score(&item("max-tokens"), "r");
+    let out = s.score(&item("max-tokens"), "r", &[], &[]);
     assert_eq!(out.result.unwrap().metrics["ok"], 1.0);
     assert!(out.judge_calls[0].forwarded);
 
     assert_eq!(
-        s.score(&item("fine"), "r").result.unwrap().metrics["ok"],
+        s.score(&item("fine"), "r", &[], &[])
+            .result
+            .unwrap()
+            .metrics["ok"],
         1.0
     );
     let seen = judge.seen.lock().unwrap();
@@ -320,13 +335,16 @@ fn a_sleep_inside_a_host_call_ends_at_the_time_limit() {
     };
     let s = scorer(&rt, "sleeper", policy.clone());
     let started = Instant::now();
-    let e = s.score(&item("sleep"), "r").result.unwrap_err();
+    let e = s.score(&item("sleep"), "r", &[], &[]).result.unwrap_err();
     let took = started.elapsed();
     assert_eq!(e.kind, CallErrorKind::Timeout, "{e}");
     assert!(e.message.contains("host call"), "{e}");
     assert!(took < Duration::from_secs(3), "{took:?}");
     assert_eq!(
-        s.score(&item("fine"), "r").result.unwrap().metrics["ok"],
+        s.score(&item("fine"), "r", &[], &[])
+            .result
+            .unwrap()
+            .metrics["ok"],
         1.0
     );
 
@@ -491,13 +509,16 @@ fn a_read_from_a_granted_socket_that_never_answers_ends_at_the_time_limit() {
         record: format!(r#"{{"port":"{port}"}}"#),
     };
     let started = Instant::now();
-    let e = s.score(&wait, "r").result.unwrap_err();
+    let e = s.score(&wait, "r", &[], &[]).result.unwrap_err();
     let took = started.elapsed();
     assert_eq!(e.kind, CallErrorKind::Timeout, "{e}");
     assert!(e.message.contains("host call"), "{e}");
     assert!(took < Duration::from_secs(3), "{took:?}");
     assert_eq!(
-        s.score(&item("fine"), "r").result.unwrap().metrics["ok"],
+        s.score(&item("fine"), "r", &[], &[])
+            .result
+            .unwrap()
+            .metrics["ok"],
         1.0
     );
     drop(held.join());

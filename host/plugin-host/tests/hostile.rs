@@ -42,7 +42,7 @@ fn hostile(limits: Limits) -> (Runtime, Scorer) {
 }
 
 fn error_of(scorer: &Scorer, id: &str) -> lem_plugin_host::CallError {
-    match scorer.score(&item(id), "response").result {
+    match scorer.score(&item(id), "response", &[], &[]).result {
         Ok(s) => panic!("{id}: expected an error, got {s:?}"),
         Err(e) => e,
     }
@@ -67,7 +67,10 @@ fn every_attack_is_an_item_error_and_the_run_goes_on() {
         let e = error_of(&scorer, attack);
         assert!(kinds.contains(&e.kind), "{attack}: {e}");
         // The next item, on the same plugin, is scored normally.
-        let ok = scorer.score(&item("fine"), "response").result.unwrap();
+        let ok = scorer
+            .score(&item("fine"), "response", &[], &[])
+            .result
+            .unwrap();
         assert_eq!(ok.metrics["ok"], 1.0, "after {attack}");
     }
 }
@@ -125,7 +128,10 @@ fn no_environment_args_or_stdout_leak_in() {
     // SAFETY: set before any other thread of this test reads the environment.
     unsafe { std::env::set_var("LEM_TEST_SECRET", "hunter2") };
     let (_rt, scorer) = hostile(quick_limits());
-    let scored = scorer.score(&item("env"), "response").result.unwrap();
+    let scored = scorer
+        .score(&item("env"), "response", &[], &[])
+        .result
+        .unwrap();
     let details: serde_json::Value = serde_json::from_str(scored.details.unwrap().get()).unwrap();
     assert_eq!(details["vars"], serde_json::json!([]), "{details}");
     assert_eq!(details["args"], serde_json::json!([]), "{details}");
@@ -140,14 +146,17 @@ fn floods_of_stderr_and_logs_are_bounded() {
     });
     // Either it finishes (writes beyond the bound fail) or it traps; the host
     // keeps at most the bound.
-    if let Err(e) = scorer.score(&item("stderr-flood"), "r").result {
+    if let Err(e) = scorer.score(&item("stderr-flood"), "r", &[], &[]).result {
         assert!(
             e.message.len() < Limits::default().max_stderr_bytes + 1024,
             "{} bytes",
             e.message.len()
         );
     }
-    let ok = scorer.score(&item("log-flood"), "r").result.unwrap();
+    let ok = scorer
+        .score(&item("log-flood"), "r", &[], &[])
+        .result
+        .unwrap();
     assert_eq!(ok.metrics["ok"], 1.0);
 }
 
@@ -198,7 +207,11 @@ fn granted_capabilities_are_exactly_what_was_granted() {
         ..Policy::default()
     };
     let clock = Scorer::load(&rt, &source("reads-clock"), policy, Arc::new(NoJudge)).unwrap();
-    let now = clock.score(&item("x"), "r").result.unwrap().metrics["ok"];
+    let now = clock
+        .score(&item("x"), "r", &[], &[])
+        .result
+        .unwrap()
+        .metrics["ok"];
     assert!(now > 1.7e9, "clock reads {now}");
 
     // A granted directory does not open the rest of the filesystem.
@@ -216,7 +229,7 @@ fn granted_capabilities_are_exactly_what_was_granted() {
         ..Policy::default()
     };
     let files = Scorer::load(&rt, &source("reads-file"), policy, Arc::new(NoJudge)).unwrap();
-    let e = files.score(&item("x"), "r").result.unwrap_err();
+    let e = files.score(&item("x"), "r", &[], &[]).result.unwrap_err();
     assert_eq!(e.kind, CallErrorKind::Internal, "{e}");
 }
 
@@ -319,7 +332,11 @@ fn the_compiled_cache_is_used_and_a_damaged_entry_is_recompiled() {
     let rt = Runtime::new(config).unwrap();
     let scorer = Scorer::load(&rt, &src, Policy::default(), Arc::new(NoJudge)).unwrap();
     assert_eq!(
-        scorer.score(&item("fine"), "r").result.unwrap().metrics["ok"],
+        scorer
+            .score(&item("fine"), "r", &[], &[])
+            .result
+            .unwrap()
+            .metrics["ok"],
         1.0
     );
 }

@@ -1,10 +1,23 @@
 //! The guest SDK for lem plugins.
 //!
 //! A lem plugin is a WebAssembly component built with plain
-//! `cargo build --target wasm32-wasip2`. It targets one of three worlds of the
-//! frozen contract in `wit/lem-plugin-0.1.0`: a **scorer** (scores a response),
+//! `cargo build --target wasm32-wasip2`. It targets one of three worlds of a
+//! frozen contract (`wit/lem-plugin-X.Y.Z`): a **scorer** (scores a response),
 //! a **kernel** (rewrites the messages sent to a model) or a **benchmark**
 //! (turns a data record into messages).
+//!
+//! Two contract versions are supported side by side, and the host loads both:
+//!
+//! * `lem:plugin@0.1.0`, the crate root's [`scorer`], [`kernel`] and
+//!   [`benchmark`] modules and their export macros, as it always was;
+//! * `lem:plugin@0.2.0`, in [`v0_2_0`]: scorers whose judge calls carry a
+//!   JSON schema and come back with value distributions, that describe
+//!   their metrics' ranges, and that receive their manifest options and the
+//!   messages sent to the model. [`rubric::declarative`] builds a whole
+//!   judged scorer on it from a few declarations.
+//!
+//! The records both versions share (items, messages, metrics, score cards,
+//! plugin errors) are one set of Rust types, so helpers work with either.
 //!
 //! Why it is shaped so: each world gets its own module with its own bindings
 //! and export macro, so a plugin author implements one trait and calls one
@@ -68,6 +81,30 @@ pub mod __bindings {
             },
         });
     }
+    /// The scorer world of contract 0.2.0. The records it shares with 0.1.0
+    /// unchanged are the 0.1.0 Rust types, so one `Message` or `ScoreCard`
+    /// serves both versions. It is included in a world of another name
+    /// because wit-bindgen names a crate-wide macro after the world, and
+    /// 0.1.0's is `scorer` too; the component's imports and exports are the
+    /// contract's all the same.
+    pub mod v0_2_0_scorer {
+        wit_bindgen::generate!({
+            inline: "package lem:sdk; world scorer-v0-2-0 { include lem:plugin/scorer@0.2.0; }",
+            path: "../../wit/lem-plugin-0.2.0",
+            world: "lem:sdk/scorer-v0-2-0",
+            generate_all,
+            pub_export_macro: true,
+            export_macro_name: "export_scorer_raw_v0_2_0",
+            default_bindings_module: "lem_plugin_sdk::__bindings::v0_2_0_scorer",
+            with: {
+                "lem:plugin/types@0.2.0/item": crate::__bindings::scorer::lem::plugin::types::Item,
+                "lem:plugin/types@0.2.0/message": crate::__bindings::scorer::lem::plugin::types::Message,
+                "lem:plugin/types@0.2.0/metric": crate::__bindings::scorer::lem::plugin::types::Metric,
+                "lem:plugin/types@0.2.0/score-card": crate::__bindings::scorer::lem::plugin::types::ScoreCard,
+                "lem:plugin/types@0.2.0/plugin-error": crate::__bindings::scorer::lem::plugin::types::PluginError,
+            },
+        });
+    }
 }
 
 use __bindings as bindings;
@@ -123,6 +160,7 @@ macro_rules! export_benchmark {
 pub mod json;
 pub mod record;
 pub mod rubric;
+pub mod v0_2_0;
 
 use bindings::scorer::lem::plugin::types as wit_types;
 

@@ -15,8 +15,15 @@
 //!
 //! The judge call sits behind a closure ([`Rubric::ask_with`]) because WIT
 //! imports cannot run natively: the logic is unit tested with a fake judge.
+//!
+//! [`Rubric`] asks in text, over contract 0.1.0. [`declarative`] is the same
+//! idea over contract 0.2.0, declared rather than written: fields with
+//! their ranges, inputs to fence, and one schema-constrained judge call
+//! that scores each field by the probabilities of its values when the judge
+//! can give them.
 
 mod ask;
+pub mod declarative;
 mod fence;
 mod verdict;
 

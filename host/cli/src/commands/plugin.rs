@@ -2,7 +2,7 @@
 
 use crate::table;
 use anyhow::{Context, Result};
-use lem_plugin_host::{PluginInfo, Runtime, RuntimeConfig, World, inspect};
+use lem_plugin_host::{MetricDescriptor, PluginInfo, Runtime, RuntimeConfig, World, inspect};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -41,7 +41,11 @@ struct Report {
     name: String,
     version: String,
     description: String,
+    /// The metrics' names.
     metrics: Vec<String>,
+    /// How the plugin describes them (0.2.0 and later; a 0.1.0 plugin's
+    /// are names only, `described: false`).
+    metric_descriptors: Vec<MetricDescriptor>,
     needs_judge: bool,
     sha256: String,
     size_bytes: usize,
@@ -60,6 +64,7 @@ fn inspect_plugin(reference: &str, json: bool) -> Result<ExitCode> {
         Ok(info) => (info, None),
         Err(e) => (PluginInfo::default(), Some(e.to_string())),
     };
+    let metrics = info.metric_names().map(str::to_string).collect();
     let report = Report {
         file: source.label.clone(),
         world: component.world,
@@ -67,7 +72,8 @@ fn inspect_plugin(reference: &str, json: bool) -> Result<ExitCode> {
         name: info.name,
         version: info.version,
         description: info.description,
-        metrics: info.metrics,
+        metrics,
+        metric_descriptors: info.metrics,
         needs_judge: info.needs_judge,
         sha256: lem_core::hash::sha256_hex(&source.bytes),
         size_bytes: source.bytes.len(),
@@ -90,7 +96,15 @@ fn inspect_plugin(reference: &str, json: bool) -> Result<ExitCode> {
             vec!["name".into(), report.name],
             vec!["version".into(), report.version],
             vec!["description".into(), report.description],
-            vec!["metrics".into(), report.metrics.join(", ")],
+            vec![
+                "metrics".into(),
+                report
+                    .metric_descriptors
+                    .iter()
+                    .map(describe_metric)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ],
             vec!["needs judge".into(), report.needs_judge.to_string()],
             vec!["sha256".into(), report.sha256],
             vec!["size".into(), format!("{} bytes", report.size_bytes)],
@@ -111,4 +125,24 @@ fn inspect_plugin(reference: &str, json: bool) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A metric as the table shows it: its name, then what the plugin says of
+/// it, e.g. `truthfulness (1 to 10)` or `harm (lower is better)`.
+fn describe_metric(m: &MetricDescriptor) -> String {
+    let mut said = Vec::new();
+    if let Some([lo, hi]) = m.range {
+        said.push(format!("{lo} to {hi}"));
+    }
+    if m.unit == lem_core::MetricUnit::Percent {
+        said.push("percent".into());
+    }
+    if m.described && !m.higher_is_better {
+        said.push("lower is better".into());
+    }
+    if said.is_empty() {
+        m.name.clone()
+    } else {
+        format!("{} ({})", m.name, said.join(", "))
+    }
 }

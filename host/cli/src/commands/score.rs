@@ -9,9 +9,9 @@ use lem_core::{AtomicFile, BenchmarkItem, ResponseRecord, ScoreRecord, ScoreSumm
 use lem_eval::Task;
 use lem_eval::judge::BackendJudge;
 use lem_eval::models::Models;
-use lem_eval::score::{self, ScoreJob};
+use lem_eval::score::{self, ManifestScorer, ScoreJob};
 use lem_models::AnswerCache;
-use lem_plugin_host::{Judge, Runtime, RuntimeConfig, Scorer};
+use lem_plugin_host::{Judge, Runtime, RuntimeConfig};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -143,7 +143,7 @@ fn load_scorers(
     manifest: &lem_core::BenchmarkManifest,
     args: &Args,
     judge: Option<Arc<BackendJudge>>,
-) -> Result<Vec<Scorer>> {
+) -> Result<Vec<ManifestScorer>> {
     let limits = lem_core::Limits::default();
     let scorers = score::load_scorers(runtime, manifest, judge, &limits, &|policy| {
         if let Some(fuel) = args.fuel {
@@ -204,10 +204,10 @@ fn write_records(out: &Path, records: &[ScoreRecord]) -> Result<()> {
     file.commit().with_context(context)
 }
 
-fn print_table(summaries: &[ScoreSummary], scorers: &[Scorer]) {
+fn print_table(summaries: &[ScoreSummary], scorers: &[ManifestScorer]) {
     let metric_names: Vec<&str> = scorers
         .iter()
-        .flat_map(|s| s.info().metrics.iter().map(String::as_str))
+        .flat_map(|s| s.plugin.info().metric_names())
         .collect();
     let mut header = vec!["benchmark", "model", "n", "failures"];
     header.extend(&metric_names);

@@ -100,38 +100,49 @@ impl Rubric {
 
     /// One field's value as an in-range whole number.
     fn read_score(&self, field: &str, value: &Value) -> Result<i64, VerdictError> {
-        let not_number = || VerdictError::NotNumber {
-            field: field.into(),
-            found: value.to_string(),
-        };
-        let number = match value {
-            Value::Number(n) => n.as_f64().ok_or_else(not_number)?,
-            Value::String(s) => s
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .ok_or_else(not_number)?,
-            _ => return Err(not_number()),
-        };
-        if number.fract() != 0.0 {
-            return Err(VerdictError::NotInteger {
-                field: field.into(),
-                value: number,
-            });
-        }
-        // Integral; anything beyond i64 is out of range anyway.
-        let whole = number.clamp(i64::MIN as f64, i64::MAX as f64) as i64;
-        if !(self.min..=self.max).contains(&whole) {
-            return Err(VerdictError::OutOfRange {
-                field: field.into(),
-                value: whole,
-                min: self.min,
-                max: self.max,
-            });
-        }
-        Ok(whole)
+        read_whole(field, value, self.min, self.max)
     }
+}
+
+/// `field`'s value as a whole number from `min` to `max`, by the rules at
+/// the top of this module.
+pub(crate) fn read_whole(
+    field: &str,
+    value: &Value,
+    min: i64,
+    max: i64,
+) -> Result<i64, VerdictError> {
+    let not_number = || VerdictError::NotNumber {
+        field: field.into(),
+        found: value.to_string(),
+    };
+    let number = match value {
+        Value::Number(n) => n.as_f64().ok_or_else(not_number)?,
+        Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .ok_or_else(not_number)?,
+        _ => return Err(not_number()),
+    };
+    if number.fract() != 0.0 {
+        return Err(VerdictError::NotInteger {
+            field: field.into(),
+            value: number,
+        });
+    }
+    // Integral; anything beyond i64 is out of range anyway.
+    let whole = number.clamp(i64::MIN as f64, i64::MAX as f64) as i64;
+    if !(min..=max).contains(&whole) {
+        return Err(VerdictError::OutOfRange {
+            field: field.into(),
+            value: whole,
+            min,
+            max,
+        });
+    }
+    Ok(whole)
 }
 
 #[cfg(test)]
