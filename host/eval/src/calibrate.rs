@@ -105,7 +105,13 @@ pub fn calibrate(
     let metrics: Vec<(String, usize)> = scorers
         .iter()
         .enumerate()
-        .flat_map(|(s, scorer)| scorer.info().metrics.iter().map(move |m| (m.clone(), s)))
+        .flat_map(|(s, scorer)| {
+            scorer
+                .plugin
+                .info()
+                .metric_names()
+                .map(move |m| (m.to_string(), s))
+        })
         .collect();
     let fields: Vec<(String, usize)> = metrics
         .iter()
