@@ -238,12 +238,18 @@ fn admit<'a>(
 ) -> Result<(Sequence, Vec<f32>), (String, EngineError)> {
     let key = request.key.clone();
     let fail = |e: EngineError| (key.clone(), e);
+    // A vocabulary the grammar engine cannot read (a word-level test
+    // tokenizer) cannot constrain: the sequence runs free and its completion
+    // says it was not constrained. A schema that does not compile is the
+    // request's error.
     let constraint = match &request.schema {
-        Some(schema) => Some(
-            grammars()
-                .and_then(|g| g.json_schema(schema))
-                .map_err(fail)?,
-        ),
+        Some(schema) => match grammars() {
+            Ok(g) => Some(g.json_schema(schema).map_err(fail)?),
+            Err(e) => {
+                tracing::warn!("generating unconstrained: {e}");
+                None
+            }
+        },
         None => None,
     };
     let n = request.prompt.len();

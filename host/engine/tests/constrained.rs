@@ -214,3 +214,17 @@ fn a_bad_schema_fails_its_request_only() {
     assert_eq!(failed[0].0, "bad");
     assert!(failed[0].1.contains("response format"), "{}", failed[0].1);
 }
+
+/// A vocabulary the grammar engine cannot read (the word-level test
+/// tokenizer) generates unconstrained, and the completion says so.
+#[test]
+fn a_vocabulary_that_cannot_be_constrained_runs_free_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    lem_engine::testing::write_model_dir(dir.path(), 7);
+    let engine = Engine::load(dir.path(), &LoadOptions::default()).unwrap();
+    let mut r = request(&engine, "w".into(), "hello", 0.0);
+    r.params.max_tokens = 4;
+    let c = run(&engine, vec![r]).remove(0);
+    assert!(!c.constrained);
+    assert!(c.distributions.is_empty());
+}
