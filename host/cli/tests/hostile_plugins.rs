@@ -6,6 +6,8 @@
 //! The model is a loopback OpenAI-compatible server, so nothing here needs
 //! the default model.
 
+mod common;
+
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -45,15 +47,11 @@ async fn answer(State(seen): State<Seen>, Json(body): Json<Value>) -> Json<Value
 
 fn model_server() -> (tokio::runtime::Runtime, u16, Seen) {
     let seen = Seen::default();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let app = Router::new()
-        .route("/v1/chat/completions", post(answer))
-        .with_state(seen.clone());
-    rt.spawn(async move { axum::serve(listener, app).await });
+    let (rt, port) = common::serve_http(
+        Router::new()
+            .route("/v1/chat/completions", post(answer))
+            .with_state(seen.clone()),
+    );
     (rt, port, seen)
 }
 

@@ -4,6 +4,8 @@
 //! hand. Our own small fixtures, written here; no model, no upstream data.
 //! The last test runs the real upstream reference with an installed judge.
 
+mod common;
+
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -53,15 +55,11 @@ async fn answer(State(judge): State<Arc<MarkerJudge>>, Json(body): Json<Value>) 
 
 /// A judge server on a free loopback port, alive while the runtime is.
 fn serve(judge: Arc<MarkerJudge>) -> (tokio::runtime::Runtime, u16) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let app = Router::new()
-        .route("/v1/chat/completions", post(answer))
-        .with_state(judge);
-    rt.spawn(async move { axum::serve(listener, app).await });
+    let (rt, port) = common::serve_http(
+        Router::new()
+            .route("/v1/chat/completions", post(answer))
+            .with_state(judge),
+    );
     (rt, port)
 }
 

@@ -6,6 +6,8 @@
 //! normal items. One test in its own binary: peak RSS of children is
 //! process-wide.
 
+mod common;
+
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -113,15 +115,11 @@ fn dir_bytes(dir: &Path) -> u64 {
 #[test]
 fn oversized_judge_requests_are_refused_recorded_by_digest_and_cost_little() {
     let judge = Arc::new(Judge::default());
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let app = Router::new()
-        .route("/v1/chat/completions", post(answer))
-        .with_state(judge.clone());
-    rt.spawn(async move { axum::serve(listener, app).await });
+    let (_rt, port) = common::serve_http(
+        Router::new()
+            .route("/v1/chat/completions", post(answer))
+            .with_state(judge.clone()),
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

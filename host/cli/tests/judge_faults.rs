@@ -4,6 +4,8 @@
 //! failure is recorded with its cause; a rerun asks again only for the items
 //! that failed and reads the rest from the cache.
 
+mod common;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -149,15 +151,11 @@ fn faults_are_recorded_never_scored_and_only_failures_are_asked_again() {
     let dir = tempfile::tempdir().unwrap();
     write_inputs(dir.path());
     let judge = Arc::new(FaultyJudge::default());
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let app = Router::new()
-        .route("/v1/chat/completions", post(answer))
-        .with_state(judge.clone());
-    rt.spawn(async move { axum::serve(listener, app).await });
+    let (_rt, port) = common::serve_http(
+        Router::new()
+            .route("/v1/chat/completions", post(answer))
+            .with_state(judge.clone()),
+    );
 
     let first = score(dir.path(), port, "scores-1.jsonl");
     assert_eq!(first.len(), FAULTS.len() + GOOD_ITEMS.len());

@@ -49,3 +49,15 @@ pub fn serve(model: &Path, args: &[&str]) -> Server {
         .to_string();
     Server { child, base }
 }
+
+/// Serves `app` (a fake judge, say) on a free loopback port; it lives as
+/// long as the returned runtime.
+pub fn serve_http(app: axum::Router) -> (tokio::runtime::Runtime, u16) {
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("a loopback port");
+    let port = listener.local_addr().expect("its address").port();
+    rt.spawn(async move { axum::serve(listener, app).await });
+    (rt, port)
+}
