@@ -42,6 +42,8 @@ enum Command {
     Train(commands::train::Args),
     /// Merge an adapter into its base model and write a standalone model.
     Fuse(commands::fuse::Args),
+    /// Remove a model's refusal direction from its weights and write a standalone model.
+    Abliterate(commands::abliterate::Args),
     /// Make a training set: seed prompts answered by a teacher under a kernel.
     Distill(commands::distill::Args),
     /// Measure speed against peers.
@@ -66,6 +68,7 @@ impl Command {
             Command::Distill(a) => a.threads,
             Command::Train(a) => a.base.threads,
             Command::Fuse(a) => a.base.threads,
+            Command::Abliterate(a) => a.base.threads,
             Command::Bench(commands::bench::Command::Generate(a)) => a.model.threads,
             Command::Bench(commands::bench::Command::Train(a)) => a.base.threads,
             Command::Judge(commands::judge::Command::Calibrate(a)) => a.threads,
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
         Command::Report(args) => commands::report::run(args),
         Command::Train(args) => commands::train::run(args),
         Command::Fuse(args) => commands::fuse::run(args),
+        Command::Abliterate(args) => commands::abliterate::run(args),
         Command::Distill(args) => commands::distill::run(args),
         Command::Judge(cmd) => commands::judge::run(cmd),
     };

@@ -13,8 +13,9 @@
 //! (`models::gemma3`, `models::llama`), the projection's (`models::linear`)
 //! and the fused ops' (`models::fused_ops`).
 
+use crate::models::linear::Linear;
 use crate::models::{Projections, gemma3};
-use candle_core::{Device, Tensor};
+use candle_core::{Device, IndexOp, Tensor};
 
 pub use crate::models::fused_ops::train::exp_in_place;
 pub use crate::models::gemma3::{AdapterGrads, Gemma3, LayerTape, TrainMasks};
@@ -71,6 +72,34 @@ pub trait TrainableModel: Projections + Clone {
         None
     }
 
+    /// Every matrix that writes into the residual stream, for editing them
+    /// in place (abliteration): the token embedding and each block's
+    /// attention output and MLP down projections, with the scale each
+    /// projection's output gets before it is added (see [`ResidualWriters`]).
+    fn residual_writers(&mut self) -> ResidualWriters<'_>;
+
+    /// The residual stream of one sequence `ids` at its last token, at
+    /// every block boundary: `num_layers() + 1` vectors `[hidden]`, the
+    /// `i`-th the stream *entering* block `i` (the 0th is the embedded
+    /// token, the last the output of the last block, before the final
+    /// norm). The training forward, run without adapters' dropout.
+    fn residuals(&self, ids: &[u32]) -> candle_core::Result<Vec<Tensor>> {
+        let t = ids.len();
+        if t == 0 {
+            candle_core::bail!("residuals of an empty sequence");
+        }
+        let ids = Tensor::from_slice(ids, (1, t), self.device())?;
+        let masks = self.train_masks(t)?;
+        let mut x = self.embed_train(&ids)?;
+        let mut out = Vec::with_capacity(self.num_layers() + 1);
+        out.push(x.i((0, t - 1))?.detach());
+        for i in 0..self.num_layers() {
+            x = self.layer_train(i, &x, &masks, false)?;
+            out.push(x.i((0, t - 1))?.detach());
+        }
+        Ok(out)
+    }
+
     /// The whole model, hidden states after the final norm; blocks below
     /// `frozen_below` run without a graph.
     fn forward_train(
@@ -89,4 +118,29 @@ pub trait TrainableModel: Projections + Clone {
         }
         self.final_norm_train(&x)
     }
+}
+
+/// The matrices that write into a model's residual stream
+/// ([`TrainableModel::residual_writers`]).
+///
+/// A tied output layer is the embedding: editing [`Self::embedding`] edits
+/// what an exported model's output layer is, but not the copy a loaded
+/// model multiplies by, so export the model and load it again to run it.
+pub struct ResidualWriters<'a> {
+    /// The token embedding `[vocab, hidden]`: row `t` is written for token `t`.
+    pub embedding: &'a mut Tensor,
+    /// Each block's projections whose output joins the stream.
+    pub projections: Vec<ResidualWrite<'a>>,
+}
+
+/// One projection `W` `[hidden, in]` whose output `y = W x` joins the
+/// residual stream as `scale ⊙ y / rms(y)` when [`Self::scale`] is set
+/// (Gemma 3's post-norms: the stream gets the normed output) or as `y`.
+pub struct ResidualWrite<'a> {
+    /// Hugging Face name (`model.layers.N.self_attn.o_proj`).
+    pub name: String,
+    /// The projection; replace its weight with [`Linear::set_weight`].
+    pub linear: &'a mut Linear,
+    /// The post-norm's weight as applied (`1 + w` for Gemma), `[hidden]`.
+    pub scale: Option<Tensor>,
 }

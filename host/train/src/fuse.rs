@@ -65,6 +65,19 @@ pub fn fuse(
     tokenizer: impl Into<TokenizerFiles>,
     out: &Path,
 ) -> Result<FuseReport, TrainError> {
+    check_save_path(out)?;
+    adapter.apply(model)?;
+    let (tensors, bytes) = write_model(model, tokenizer, out)?;
+    Ok(FuseReport {
+        fused_modules: adapter.modules.len(),
+        tensors,
+        bytes,
+    })
+}
+
+/// Refuses a `--save-path` that exists and is not empty (nothing is
+/// overwritten).
+pub fn check_save_path(out: &Path) -> Result<(), TrainError> {
     if out.exists()
         && std::fs::read_dir(out)
             .map_err(|e| TrainError::io(out, e))?
@@ -76,7 +89,20 @@ pub fn fuse(
             out.display()
         )));
     }
-    adapter.apply(model)?;
+    Ok(())
+}
+
+/// Writes `model` (its [`TrainableModel::export_tensors`], adapters merged,
+/// and [`TrainableModel::hf_config`]) with `tokenizer` files as a standalone
+/// model directory `out`; returns the tensors written and the bytes of
+/// `model.safetensors`. The files are written into `out.partial` and
+/// renamed at the end, so an interrupted write leaves no half model behind.
+pub fn write_model(
+    model: &impl TrainableModel,
+    tokenizer: impl Into<TokenizerFiles>,
+    out: &Path,
+) -> Result<(usize, u64), TrainError> {
+    check_save_path(out)?;
     let tensors = model.export_tensors()?;
     let count = tensors.len();
     let map: HashMap<String, candle_core::Tensor> = tensors.into_iter().collect();
@@ -118,9 +144,5 @@ pub fn fuse(
         std::fs::remove_dir(out).map_err(|e| TrainError::io(out, e))?;
     }
     std::fs::rename(&partial, out).map_err(|e| TrainError::io(out, e))?;
-    Ok(FuseReport {
-        fused_modules: adapter.modules.len(),
-        tensors: count,
-        bytes,
-    })
+    Ok((count, bytes))
 }

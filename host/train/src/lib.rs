@@ -12,9 +12,12 @@
 //! cross-entropy so its logits never exist all at once; [`trainer`] runs the
 //! loop on mlx_lm's flags and reports through a callback, so the CLI decides
 //! how to show progress; [`fuse`] merges an adapter and writes a standalone
-//! model; [`dataset`] writes distilled examples as a train/valid split.
+//! model; [`dataset`] writes distilled examples as a train/valid split;
+//! [`abliterate`] removes a model's refusal direction (the paper's
+//! abliterated baseline) and writes the model as [`fuse`] does.
 #![deny(missing_docs)]
 
+pub mod abliterate;
 pub mod base;
 pub mod data;
 pub mod dataset;

@@ -1,5 +1,6 @@
 //! One file per subcommand.
 
+pub mod abliterate;
 pub mod bench;
 pub mod chat;
 pub mod distill;

@@ -184,6 +184,35 @@ impl TrainableModel for Gemma3 {
     fn hf_config(&self) -> serde_json::Value {
         self.fused_config()
     }
+    /// The embedding, and each block's `o_proj` and `down_proj` with the
+    /// weight of the post-norm its output passes through before the
+    /// residual add (`post_attention_layernorm`, `post_feedforward_layernorm`).
+    fn residual_writers(&mut self) -> crate::train::ResidualWriters<'_> {
+        let projections = self
+            .layers
+            .iter_mut()
+            .enumerate()
+            .flat_map(|(i, l)| {
+                let p = format!("model.layers.{i}");
+                [
+                    crate::train::ResidualWrite {
+                        name: format!("{p}.self_attn.o_proj"),
+                        scale: Some(l.post_attention_layernorm.weight.clone()),
+                        linear: &mut l.self_attn.o_proj,
+                    },
+                    crate::train::ResidualWrite {
+                        name: format!("{p}.mlp.down_proj"),
+                        scale: Some(l.post_feedforward_layernorm.weight.clone()),
+                        linear: &mut l.mlp.down_proj,
+                    },
+                ]
+            })
+            .collect();
+        crate::train::ResidualWriters {
+            embedding: &mut self.embed_tokens,
+            projections,
+        }
+    }
     fn as_gemma3(&self) -> Option<&Gemma3> {
         Some(self)
     }

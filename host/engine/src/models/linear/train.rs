@@ -16,6 +16,25 @@ use candle_core::quantized::QMatMul;
 use candle_core::{CpuStorage, CustomOp2, Layout, Module, Shape, Tensor};
 
 impl Linear {
+    /// Replaces the base weight with dense f32 `w` `[out, in]` (same
+    /// shape), keeping the adapter, and the `Wᵀ` copy when there was one.
+    pub fn set_weight(&mut self, w: Tensor) -> candle_core::Result<()> {
+        if w.dims2()? != self.dims()? {
+            candle_core::bail!(
+                "set_weight: shape {:?} for a {:?} projection",
+                w.dims(),
+                self.dims()?
+            );
+        }
+        let had_copy = self.transposed.is_some();
+        self.base = QMatMul::Tensor(w.to_dtype(candle_core::DType::F32)?.contiguous()?);
+        self.transposed = None;
+        if had_copy {
+            self.add_transposed_copy()?;
+        }
+        Ok(())
+    }
+
     /// The dense weight with the adapter merged: `W + scale·B·A`, in f32.
     pub fn fused_weight(&self) -> candle_core::Result<Tensor> {
         let w = self.dense_weight()?;

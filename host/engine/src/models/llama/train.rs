@@ -104,6 +104,35 @@ impl TrainableModel for Llama {
         &x + layer.down_proj.forward_train(&gated, dropout)?
     }
 
+    /// The embedding, and each block's `o_proj` and `down_proj` (added to
+    /// the stream as they are: no post-norms).
+    fn residual_writers(&mut self) -> crate::train::ResidualWriters<'_> {
+        let projections = self
+            .layers
+            .iter_mut()
+            .enumerate()
+            .flat_map(|(i, l)| {
+                let p = format!("model.layers.{i}");
+                [
+                    crate::train::ResidualWrite {
+                        name: format!("{p}.self_attn.o_proj"),
+                        scale: None,
+                        linear: &mut l.self_attn.o_proj,
+                    },
+                    crate::train::ResidualWrite {
+                        name: format!("{p}.mlp.down_proj"),
+                        scale: None,
+                        linear: &mut l.down_proj,
+                    },
+                ]
+            })
+            .collect();
+        crate::train::ResidualWriters {
+            embedding: &mut self.embed_tokens,
+            projections,
+        }
+    }
+
     /// Training: the final norm, giving what the output layer reads.
     fn final_norm_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         self.norm.forward_train(x)
