@@ -183,7 +183,7 @@ impl Engine {
             .model
             .new_cache((prompt.len() + longest).min(self.context))?;
         let first = self.model.prefill(prompt, &mut cache)?;
-        let first = generate::logits_vec(&first)?;
+        let first = generate::to_vec(&first)?;
         continuations
             .iter()
             .map(|c| {

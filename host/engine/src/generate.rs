@@ -229,6 +229,16 @@ pub fn generate<'a>(
 /// Room a constrained sequence keeps for looking ahead at a value's tokens.
 const LOOKAHEAD_ROOM: usize = 4;
 
+/// The cache room a sequence keeps beyond its tokens: [`LOOKAHEAD_ROOM`]
+/// when it is held to a schema (it may look ahead), else none.
+fn lookahead_room(constraint: &Option<Constraint>) -> usize {
+    if constraint.is_some() {
+        LOOKAHEAD_ROOM
+    } else {
+        0
+    }
+}
+
 /// Prefills a request; returns the sequence and its first logits.
 fn admit<'a>(
     model: &Model,
@@ -262,12 +272,7 @@ fn admit<'a>(
             capacity: context,
         }));
     }
-    let room = if constraint.is_some() {
-        LOOKAHEAD_ROOM
-    } else {
-        0
-    };
-    let capacity = (n + request.params.max_tokens + room).min(context);
+    let capacity = (n + request.params.max_tokens + lookahead_room(&constraint)).min(context);
     let mut cache = model.new_cache(capacity).map_err(fail)?;
     let logits = model.prefill(&request.prompt, &mut cache).map_err(fail)?;
     let logits = to_vec(&logits).map_err(fail)?;
@@ -435,11 +440,7 @@ fn accept(
         }
     }
     let room = seq.cache.remaining();
-    let keep = if seq.constraint.is_some() {
-        LOOKAHEAD_ROOM
-    } else {
-        0
-    };
+    let keep = lookahead_room(&seq.constraint);
     Ok(
         if seq.constraint.as_ref().is_some_and(Constraint::is_done) {
             Some(FinishReason::Stop)
@@ -486,11 +487,7 @@ pub(crate) fn continuation_logprob(
 }
 
 /// A [1, vocab] or [vocab] logits tensor as a vector.
-pub(crate) fn logits_vec(logits: &Tensor) -> Result<Vec<f32>, EngineError> {
-    to_vec(logits)
-}
-
-fn to_vec(logits: &Tensor) -> Result<Vec<f32>, EngineError> {
+pub(crate) fn to_vec(logits: &Tensor) -> Result<Vec<f32>, EngineError> {
     logits
         .flatten_all()
         .and_then(|t| t.to_vec1::<f32>())
