@@ -187,7 +187,8 @@ impl Adapter {
     }
 
     /// Writes `adapter_config.json` and `adapter_model.safetensors` into
-    /// `dir`, each atomically (a crash leaves the previous files).
+    /// `dir`, each atomically (written aside, synced, renamed: a crash
+    /// leaves the previous file or the new one, never part of one).
     pub fn save(&self, dir: &Path) -> Result<(), EngineError> {
         std::fs::create_dir_all(dir).map_err(|e| EngineError::Io(dir.to_owned(), e))?;
         let mut tensors = HashMap::new();
@@ -199,6 +200,9 @@ impl Adapter {
         let tmp = dir.join(format!(".{WEIGHTS_FILE}.tmp"));
         candle_core::safetensors::save(&tensors, &tmp)
             .map_err(|e| bad(&tmp, format!("cannot write: {e}")))?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| EngineError::Io(tmp.clone(), e))?;
         std::fs::rename(&tmp, &weights).map_err(|e| EngineError::Io(weights.clone(), e))?;
         let json = serde_json::to_string_pretty(&self.config).expect("config serializes");
         write_atomic(&dir.join(CONFIG_FILE), json.as_bytes())
@@ -287,8 +291,11 @@ impl Adapter {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EngineError> {
+    use std::io::Write;
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| EngineError::Io(tmp.clone(), e))?;
+    std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .map_err(|e| EngineError::Io(tmp.clone(), e))?;
     std::fs::rename(&tmp, path).map_err(|e| EngineError::Io(path.to_owned(), e))
 }
 

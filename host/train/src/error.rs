@@ -29,6 +29,14 @@ pub enum TrainError {
     /// A setting is out of range or inconsistent.
     #[error("{0}")]
     BadConfig(String),
+    /// A resumable checkpoint cannot be used (another run's, or damaged).
+    #[error("{}: {reason}", path.display())]
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        reason: String,
+    },
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {

@@ -19,12 +19,14 @@
 
 pub mod abliterate;
 pub mod base;
+pub mod checkpoint;
 pub mod data;
 pub mod dataset;
 mod error;
 pub mod fuse;
 pub mod lora;
 pub mod loss;
+pub mod optim;
 pub mod trainer;
 
 pub use error::TrainError;

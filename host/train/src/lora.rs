@@ -129,6 +129,25 @@ impl LoraSet {
             .collect()
     }
 
+    /// The trainable variables named `<module>.lora_A` / `.lora_B`, in the
+    /// order of [`LoraSet::vars`].
+    pub fn named_vars(&self) -> Vec<(String, Var)> {
+        self.modules
+            .iter()
+            .flat_map(|(name, (a, b))| {
+                [
+                    (format!("{name}.lora_A"), a.clone()),
+                    (format!("{name}.lora_B"), b.clone()),
+                ]
+            })
+            .collect()
+    }
+
+    /// The spec it was attached with.
+    pub fn spec(&self) -> &LoraSpec {
+        &self.spec
+    }
+
     /// Trainable parameters.
     pub fn parameter_count(&self) -> usize {
         self.modules

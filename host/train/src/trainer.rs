@@ -1,14 +1,16 @@
 //! The training loop: batches in, LoRA updates out, with reports, evals and
 //! saves on the mlx_lm schedule (`--steps-per-report`, `--steps-per-eval`,
-//! `--save-every`).
+//! `--save-every`), and with `--checkpoint` a resumable checkpoint after
+//! every step ([`crate::checkpoint`]).
 
 use crate::TrainError;
+use crate::checkpoint;
 use crate::data::{self, Batch, DataDir, TokenizeReport, Tokenized};
 use crate::lora::{LoraSet, LoraSpec};
 use crate::loss::output_loss;
+use crate::optim::{AdamW, AdamWParams};
 use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use lem_engine::adapter::Adapter;
 use lem_engine::tokenizer::Tokenizer;
 use lem_engine::train::{Gemma3, LayerTape, TrainableModel};
@@ -59,6 +61,23 @@ pub struct TrainConfig {
     pub base_model_name: String,
     /// The base model's sha256, recorded in the adapter config.
     pub base_model_sha256: Option<String>,
+    /// Save a resumable checkpoint (adapter weights, optimizer state, step)
+    /// after every step, atomically, into `adapter_path/checkpoint.safetensors`,
+    /// and continue from it when one is there: a run killed at any point
+    /// resumes losing at most the step in flight, and ends with the same
+    /// adapter as an uninterrupted run.
+    ///
+    /// The checkpoint records a fingerprint of everything that determines
+    /// the updates (iters, batch size, learning rate, seed, max sequence
+    /// length, mask_prompt, grad_checkpoint, the LoRA spec, and the sha256 of
+    /// the train data, the base model and the adapter resumed from); one
+    /// from another run is an error, never used. It needs `lora.dropout` 0
+    /// (dropout masks are random and not saved). It is removed once the
+    /// last step's adapter is saved. A resumed run reports only the steps
+    /// it runs (events and [`TrainSummary`]), after a [`TrainEvent::Resumed`].
+    /// Resume on the device it was written on: the arithmetic of another
+    /// continues the run correctly but not bit for bit.
+    pub checkpoint: bool,
 }
 
 /// What the loop reports as it goes (`--json` prints these one per line).
@@ -80,7 +99,16 @@ pub enum TrainEvent {
         /// Adapted projections.
         adapted_modules: usize,
     },
-    /// One step finished.
+    /// A checkpoint was restored (`--checkpoint`): steps up to
+    /// `iteration` were done by an earlier run and are not run or reported
+    /// again.
+    Resumed {
+        /// The last step done.
+        iteration: usize,
+        /// The checkpoint file.
+        path: PathBuf,
+    },
+    /// One step finished (with `--checkpoint`, after its checkpoint was written).
     Step {
         /// 1-based step.
         iteration: usize,
@@ -129,12 +157,16 @@ pub enum TrainEvent {
     },
 }
 
-/// How a run ended.
+/// How a run ended. A run resumed from a checkpoint covers only the steps
+/// it ran itself (`resumed_at + 1 ..= iters`): its losses, timings and token
+/// counts say nothing of the steps before.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainSummary {
-    /// Steps run.
+    /// Steps run (by this call).
     pub iterations: usize,
-    /// The first step's loss.
+    /// The step a checkpoint resumed from (0: started from the beginning).
+    pub resumed_at: usize,
+    /// The first step's loss (NaN when no step was left to run).
     pub first_loss: f32,
     /// The last report's training loss.
     pub final_train_loss: f32,
@@ -185,10 +217,10 @@ impl<M: TrainableModel> Trainer<M> {
             let adapter = Adapter::load(path, &device)?;
             lora.resume_from(&adapter)?;
         }
-        let params = ParamsAdamW {
+        let params = AdamWParams {
             lr: config.learning_rate,
             weight_decay: 0.0,
-            ..ParamsAdamW::default()
+            ..AdamWParams::default()
         };
         let opt = AdamW::new(lora.vars(), params)?;
         Ok(Trainer {
@@ -241,12 +273,50 @@ impl<M: TrainableModel> Trainer<M> {
         )
     }
 
-    /// Runs the configured training, calling `events` as it goes.
+    /// The optimizer (its state can be exported and restored).
+    pub fn optimizer(&self) -> &AdamW {
+        &self.opt
+    }
+
+    /// Where `--checkpoint` keeps the resumable state.
+    pub fn checkpoint_path(&self) -> PathBuf {
+        self.config.adapter_path.join(checkpoint::FILE)
+    }
+
+    /// Runs the configured training, calling `events` as it goes. With
+    /// `checkpoint` set, first continues from the checkpoint if there is one
+    /// (see [`TrainConfig::checkpoint`]).
     pub fn train(
         &mut self,
         events: &mut dyn FnMut(TrainEvent),
     ) -> Result<TrainSummary, TrainError> {
         let files = DataDir::locate(&self.config.data)?;
+        let checkpoint_path = self.checkpoint_path();
+        let fingerprint = match self.config.checkpoint {
+            true => Some(checkpoint::fingerprint(&self.config, &files.train)?),
+            false => {
+                if checkpoint_path.exists() {
+                    tracing::warn!(
+                        path = %checkpoint_path.display(),
+                        "a checkpoint is there but --checkpoint is not set: starting from the beginning"
+                    );
+                }
+                None
+            }
+        };
+        let restored = match &fingerprint {
+            Some(fp) if checkpoint_path.exists() => {
+                let names: Vec<String> =
+                    self.lora.named_vars().into_iter().map(|(n, _)| n).collect();
+                Some(checkpoint::read(
+                    &checkpoint_path,
+                    fp,
+                    &names,
+                    &self.device,
+                )?)
+            }
+            _ => None,
+        };
         let (train, mut report) = self.load_examples(&files.train)?;
         if train.len() < self.config.batch_size {
             return Err(TrainError::BadData {
@@ -276,17 +346,44 @@ impl<M: TrainableModel> Trainer<M> {
             adapted_modules: self.lora.vars().len() / 2,
         });
         let mut order = BatchOrder::new(&train, self.config.batch_size, self.config.seed);
+        let mut start = 0;
+        if let Some(r) = restored {
+            self.restore(&r).map_err(|e| TrainError::Checkpoint {
+                path: checkpoint_path.clone(),
+                reason: format!(
+                    "cannot restore ({e}); delete it to start this run from the beginning, or choose another --adapter-path"
+                ),
+            })?;
+            // The batch order is a function of the steps taken: replay them.
+            for _ in 0..r.iteration {
+                order.next();
+            }
+            start = r.iteration;
+            events(TrainEvent::Resumed {
+                iteration: start,
+                path: checkpoint_path.clone(),
+            });
+        }
         let started = Instant::now();
         let (mut window_loss, mut window_tokens, mut window_steps) = (0f64, 0usize, 0usize);
         let mut window_supervised = 0usize;
         let mut window_start = Instant::now();
         let (mut trained_tokens, mut first_loss, mut final_train_loss) = (0usize, None, f32::NAN);
         let mut final_val_loss = None;
-        for it in 1..=self.config.iters {
+        for it in start + 1..=self.config.iters {
             let members = order.next();
             let batch = Batch::new(&members.iter().map(|&i| &train[i]).collect::<Vec<_>>());
             let tokens: usize = members.iter().map(|&i| train[i].ids.len()).sum();
             let loss = self.step(&batch)?;
+            if let Some(fp) = &fingerprint {
+                checkpoint::write(
+                    &checkpoint_path,
+                    it,
+                    &self.lora.named_vars(),
+                    &self.opt.state(),
+                    fp,
+                )?;
+            }
             first_loss.get_or_insert(loss);
             events(TrainEvent::Step {
                 iteration: it,
@@ -335,23 +432,78 @@ impl<M: TrainableModel> Trainer<M> {
                 });
             }
         }
+        let iters = self.config.iters;
+        if start == iters {
+            // Killed after the last step's checkpoint: its evaluation and
+            // save may not have happened.
+            if !valid.is_empty() {
+                let t = Instant::now();
+                let v = self.evaluate(&valid, self.config.val_batches)?;
+                final_val_loss = Some(v);
+                events(TrainEvent::Eval {
+                    iteration: iters,
+                    val_loss: v,
+                    seconds: t.elapsed().as_secs_f64(),
+                });
+            }
+            self.save(iters)?;
+            events(TrainEvent::Saved {
+                iteration: iters,
+                path: self.config.adapter_path.clone(),
+            });
+        }
+        if fingerprint.is_some() {
+            // The final adapter is saved: nothing is left to resume.
+            match std::fs::remove_file(&checkpoint_path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(TrainError::io(&checkpoint_path, e));
+                }
+                _ => {}
+            }
+        }
         if self.config.test {
             let test_loss = self.test_loss()?;
             events(TrainEvent::Test { test_loss });
         }
         let secs = started.elapsed().as_secs_f64();
+        let ran = iters - start;
         Ok(TrainSummary {
-            iterations: self.config.iters,
+            iterations: ran,
+            resumed_at: start,
             first_loss: first_loss.unwrap_or(f32::NAN),
             final_train_loss,
             final_val_loss,
-            seconds_per_step: secs / self.config.iters.max(1) as f64,
+            seconds_per_step: secs / ran.max(1) as f64,
             tokens_per_second: trained_tokens as f64 / secs,
             peak_memory_gb: peak_memory_gb(),
         })
     }
 
-    /// Writes the adapter (and `trainer_state.json`) to `--adapter-path`.
+    /// Sets the adapters and the optimizer to a checkpoint's state: the
+    /// optimizer first (it checks every shape before changing anything),
+    /// then the weights, whose shapes are checked before any is set.
+    fn restore(&mut self, r: &checkpoint::Restored) -> Result<(), TrainError> {
+        let vars = self.lora.named_vars();
+        for ((name, var), w) in vars.iter().zip(&r.weights) {
+            if var.dims() != w.dims() || var.dtype() != w.dtype() {
+                return Err(TrainError::BadConfig(format!(
+                    "`{name}` is {:?} {:?} there, {:?} {:?} in this run",
+                    w.dims(),
+                    w.dtype(),
+                    var.dims(),
+                    var.dtype()
+                )));
+            }
+        }
+        self.opt.set_state(&r.optimizer)?;
+        for ((_, var), w) in vars.iter().zip(&r.weights) {
+            var.set(&w.to_device(var.device())?)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the adapter (and `trainer_state.json`) to `--adapter-path`,
+    /// each file atomically.
     pub fn save(&self, iteration: usize) -> Result<(), TrainError> {
         let dir = &self.config.adapter_path;
         let adapter = self.adapter();
@@ -369,8 +521,12 @@ impl<M: TrainableModel> Trainer<M> {
             "seed": self.config.seed,
         });
         let path = dir.join("trainer_state.json");
-        std::fs::write(&path, serde_json::to_string_pretty(&state).expect("json"))
-            .map_err(|e| TrainError::io(path, e))
+        checkpoint::write_atomic(
+            &path,
+            serde_json::to_string_pretty(&state)
+                .expect("json")
+                .as_bytes(),
+        )
     }
 
     /// Mean loss per supervised token on the data directory's `test.jsonl`.
@@ -605,6 +761,11 @@ fn validate(c: &TrainConfig) -> Result<(), TrainError> {
     }
     if !(0.0..1.0).contains(&c.lora.dropout) {
         return bad("--lora-dropout must be in [0, 1)");
+    }
+    if c.checkpoint && c.lora.dropout > 0.0 {
+        return bad(
+            "--checkpoint resumes a run bit for bit, which needs --lora-dropout 0 (the dropout masks are random and not saved)",
+        );
     }
     if c.grad_checkpoint && c.lora.dropout > 0.0 {
         return bad(

@@ -59,6 +59,7 @@ fn ten_lora_steps_lower_the_loss_and_the_fused_model_generates() {
         test: false,
         base_model_name: "qwen2.5-coder-0.5b-instruct".into(),
         base_model_sha256: None,
+        checkpoint: false,
     };
     let tokenizer = Tokenizer::for_model(&ModelFiles::locate(&gguf).unwrap(), None, None).unwrap();
     let mut trainer = Trainer::new(dense(&gguf), tokenizer, config).unwrap();

@@ -120,8 +120,15 @@ fn with_mask_prompt_the_prompt_carries_no_gradient() {
         r#"{"messages":[{"role":"user","content":"why be kind"},{"role":"assistant","content":"because we care"}]}"#,
     )
     .unwrap();
-    let (masked, _) =
-        data::tokenize(&[example.clone()], &tokenizer, true, 64, 64, Path::new("t")).unwrap();
+    let (masked, _) = data::tokenize(
+        std::slice::from_ref(&example),
+        &tokenizer,
+        true,
+        64,
+        64,
+        Path::new("t"),
+    )
+    .unwrap();
     let (unmasked, _) =
         data::tokenize(&[example], &tokenizer, false, 64, 64, Path::new("t")).unwrap();
     let m = &masked[0];

@@ -61,5 +61,6 @@ pub fn config(data: &Path, adapter: &Path, iters: usize) -> TrainConfig {
         test: false,
         base_model_name: "tiny".into(),
         base_model_sha256: None,
+        checkpoint: false,
     }
 }

@@ -106,6 +106,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         test: false,
         base_model_name: args.base.model.clone(),
         base_model_sha256: None,
+        checkpoint: false,
     };
     let mut trainer = Trainer::new(model, tokenizer, config)?;
     let backward = match args.autograd {
