@@ -30,6 +30,10 @@
 //! fuel = 2000000000                 # scorer's own manifest limits win)
 //! ```
 
+mod variants;
+
+pub use variants::{AbliterateStep, Build, DISTILLED, DistillStep, TrainData, TrainStage, Variant};
+
 use crate::manifest::line_of;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -127,6 +131,9 @@ pub struct EvalConfig {
     /// difference from the baseline that counts as "no cost", in the
     /// metric's own unit (0.02 is two points of a 0-1 accuracy).
     pub margins: Vec<(At<String>, f64)>,
+    /// Models built before they are evaluated (`[variants.NAME]`), in the
+    /// order written; see [`Variant`].
+    pub variants: Vec<Variant>,
 }
 
 /// Why a config could not be read.
@@ -174,6 +181,8 @@ struct Raw {
     limits: crate::policy::Limits,
     #[serde(default)]
     margins: indexmap::IndexMap<Spanned<String>, Spanned<f64>>,
+    #[serde(default)]
+    variants: indexmap::IndexMap<Spanned<String>, Spanned<variants::RawVariant>>,
 }
 
 #[derive(Deserialize)]
@@ -295,6 +304,20 @@ impl EvalConfig {
             }
             margins.push((metric, margin));
         }
+        let variants = variants::parse(raw.variants, &models, text, path)?;
+        for v in &variants {
+            for k in v.kernels.iter().flatten() {
+                if !kernels.iter().any(|c| c.value == k.value) {
+                    return Err(invalid(
+                        k.line,
+                        format!(
+                            "variant `{}`: kernel `{}` is not in the config's `kernels`: add it there",
+                            v.name.value, k.value
+                        ),
+                    ));
+                }
+            }
+        }
         let stem = path
             .file_stem()
             .map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned());
@@ -316,6 +339,7 @@ impl EvalConfig {
             kernel_sha256,
             limits: raw.limits,
             margins,
+            variants,
             path: path.to_owned(),
         })
     }

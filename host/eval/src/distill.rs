@@ -45,6 +45,9 @@ pub struct Distill {
     pub temperature: f32,
     /// Longest answer, in tokens.
     pub max_tokens: usize,
+    /// Prompts not to distill: the evaluated items (a seed with the same
+    /// text would put a test item in the training data).
+    pub held_out: Vec<String>,
 }
 
 /// What a distillation wrote.
@@ -79,9 +82,12 @@ pub fn distill(
     sink: &dyn Sink,
 ) -> Result<Distilled> {
     let (items, seed_files) = read_seeds(&job.seeds)?;
+    let kept = kept_seeds(&items, job.limit, &job.held_out);
+    let held_out =
+        kept_seeds(&items, None, &[]).len() - kept_seeds(&items, None, &job.held_out).len();
     let items: Vec<_> = items
         .into_iter()
-        .take(job.limit.unwrap_or(usize::MAX))
+        .filter(|i| kept.contains(&i.value.id))
         .collect();
     let manifest =
         BenchmarkManifest::parse(MANIFEST, Path::new("bundled:distill"), Path::new("."))?;
@@ -182,6 +188,7 @@ pub fn distill(
             "axioms_sha256": lem_core::hash::sha256_hex(kernel_config.axioms.as_bytes()),
         },
         "seeds": seed_files,
+        "seeds_held_out_as_evaluated_items": held_out,
         "sampling": {"temperature": job.temperature, "max_tokens": job.max_tokens, "seed": job.seed},
         "valid_fraction": job.valid_fraction,
         "examples": {"train": counts.train, "valid": counts.valid, "empty_answers_skipped": empty},
@@ -194,6 +201,25 @@ pub fn distill(
         empty,
         failed: done.failed,
     })
+}
+
+/// The ids of the seeds distilled: in order, those whose prompt is not in
+/// `held_out`, then the first `limit` of them.
+pub fn kept_seeds(
+    items: &[Located<BenchmarkItem>],
+    limit: Option<usize>,
+    held_out: &[String],
+) -> Vec<String> {
+    let held_out: HashSet<&str> = held_out.iter().map(|p| p.trim()).collect();
+    items
+        .iter()
+        .filter(|i| {
+            let prompt = i.value.record.get("prompt").and_then(|v| v.as_str());
+            !prompt.is_some_and(|p| held_out.contains(p.trim()))
+        })
+        .take(limit.unwrap_or(usize::MAX))
+        .map(|i| i.value.id.clone())
+        .collect()
 }
 
 /// Seed items from a file or a directory of `.json` / `.jsonl` files

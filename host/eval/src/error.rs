@@ -126,6 +126,16 @@ pub enum Error {
         /// What differs, and what to check.
         hint: String,
     },
+    /// A step building a variant failed.
+    #[error("building variant `{variant}` ({step}): {message}")]
+    Build {
+        /// The variant.
+        variant: String,
+        /// `distill`, `train (stage 1 of 2)`, `abliterate`.
+        step: String,
+        /// Why, and what to do.
+        message: String,
+    },
     /// Anything else the input gets wrong, said in full.
     #[error("{0}")]
     Invalid(String),

@@ -11,17 +11,20 @@ use std::sync::Mutex;
 /// Which pass of which run over which benchmark an event is about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Task {
-    /// Generating or scoring.
+    /// Building, generating or scoring.
     pub pass: Pass,
-    /// The run's label (`base`, `lek+sandwich`; empty when there is one).
+    /// The run's label (`base`, `lek+sandwich`; empty when there is one),
+    /// or the variant being built.
     pub run: String,
-    /// The benchmark.
+    /// The benchmark, or the build step.
     pub benchmark: String,
 }
 
-/// The two passes of an evaluation.
+/// The passes of an evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Pass {
+    /// Building a variant: distilling, training, abliterating.
+    Build,
     /// Answering items with a model.
     Generate,
     /// Scoring answers with the benchmark's scorers.
@@ -35,6 +38,15 @@ impl Task {
             pass: Pass::Generate,
             run: run.into(),
             benchmark: benchmark.into(),
+        }
+    }
+
+    /// Building `variant`: `step` is `distill`, `train (stage 1 of 2)`...
+    pub fn build(variant: impl Into<String>, step: impl Into<String>) -> Self {
+        Task {
+            pass: Pass::Build,
+            run: variant.into(),
+            benchmark: step.into(),
         }
     }
 
@@ -54,6 +66,7 @@ impl std::fmt::Display for Task {
             Pass::Generate if self.run.is_empty() => write!(f, "{}", self.benchmark),
             Pass::Generate => write!(f, "{} {}", self.run, self.benchmark),
             Pass::Score => write!(f, "scoring {}", self.benchmark),
+            Pass::Build => write!(f, "{}: {}", self.run, self.benchmark),
         }
     }
 }

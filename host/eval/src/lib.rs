@@ -44,10 +44,11 @@ pub mod report;
 pub mod resolve;
 mod run_dir;
 pub mod score;
+pub mod variants;
 
 pub use calibrate::{CalibrateJob, CalibrationOutcome, calibrate};
 pub use error::{Error, Result};
 pub use event::{Discard, Event, Pass, Sink, Task};
-pub use plan::{Plan, PlanRow, PluginRow, RunOptions, RunOutcome};
+pub use plan::{BuildRow, Plan, PlanRow, PluginRow, RunOptions, RunOutcome};
 pub use report::Format;
 pub use run_dir::RunDir;

@@ -8,6 +8,7 @@ use lem_models::{
     Backend, Client, GeminiBackend, LocalBackend, ModelSpec, OpenAiBackend, RetryPolicy,
 };
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,6 +80,11 @@ impl Models {
         let parsed: ModelSpec = spec
             .parse()
             .map_err(|e: lem_models::SpecError| Error::Invalid(e.to_string()))?;
+        if let ModelSpec::Local(reference) = &parsed {
+            let path = crate::resolve::model(reference)?;
+            let adapter = self.options.load.adapter.clone();
+            return self.get_local(&path, reference, adapter.as_deref());
+        }
         let key = parsed.to_string();
         if let Some(model) = self.open.get(&key) {
             return Ok(model.clone());
@@ -88,9 +94,70 @@ impl Models {
         Ok(model)
     }
 
+    /// The local model at `path` (called `reference` in records), with
+    /// `adapter` applied when given, opened once.
+    pub fn get_local(
+        &mut self,
+        path: &Path,
+        reference: &str,
+        adapter: Option<&Path>,
+    ) -> Result<Arc<OpenModel>> {
+        let key = match adapter {
+            Some(dir) => format!("local:{}+adapter:{}", path.display(), dir.display()),
+            None => format!("local:{}", path.display()),
+        };
+        if let Some(model) = self.open.get(&key) {
+            return Ok(model.clone());
+        }
+        let model = Arc::new(self.open_local(path, reference, adapter)?);
+        self.open.insert(key, model.clone());
+        Ok(model)
+    }
+
+    fn open_local(
+        &self,
+        path: &Path,
+        reference: &str,
+        adapter: Option<&Path>,
+    ) -> Result<OpenModel> {
+        let batch = self.options.batch_size.max(1);
+        let load = LoadOptions {
+            adapter: adapter.map(Path::to_path_buf),
+            ..self.options.load.clone()
+        };
+        let engine = load_engine(path, &load)?;
+        let sha256 = if path.is_file() {
+            Some(lem_core::hash::sha256_file(path).at(path)?)
+        } else {
+            None
+        };
+        // An adapter changes the model: records and the judge cache say so.
+        let spec = match adapter {
+            Some(dir) => format!("local:{reference}+adapter:{}", dir.display()),
+            None => format!("local:{reference}"),
+        };
+        let local = LocalBackend::start(engine, spec.clone(), batch);
+        // The engine never times out or retries: its errors are final,
+        // and a slow machine is not a failure.
+        let policy = RetryPolicy {
+            max_attempts: 1,
+            timeout: Duration::from_secs(7 * 24 * 3600),
+            ..RetryPolicy::default()
+        };
+        let client = Client::new(Arc::new(local) as Arc<dyn Backend>, batch, policy);
+        Ok(OpenModel {
+            name: path.file_stem().map_or_else(
+                || reference.to_string(),
+                |s| s.to_string_lossy().into_owned(),
+            ),
+            spec,
+            sha256,
+            client: Arc::new(client),
+        })
+    }
+
     fn open_spec(&self, spec: ModelSpec) -> Result<OpenModel> {
         let remote = &self.options.remote;
-        let batch = self.options.batch_size.max(1);
         let remote_policy = RetryPolicy {
             max_attempts: remote.attempts.max(1),
             timeout: remote.request_timeout.max(Duration::from_secs(1)),
@@ -99,34 +166,7 @@ impl Models {
         match spec {
             ModelSpec::Local(reference) => {
                 let path = crate::resolve::model(&reference)?;
-                let engine = load_engine(&path, &self.options.load)?;
-                let sha256 = if path.is_file() {
-                    Some(lem_core::hash::sha256_file(&path).at(&path)?)
-                } else {
-                    None
-                };
-                // An adapter changes the model: records and the judge cache say so.
-                let spec = match &self.options.load.adapter {
-                    Some(dir) => format!("local:{reference}+adapter:{}", dir.display()),
-                    None => format!("local:{reference}"),
-                };
-                let local = LocalBackend::start(engine, spec.clone(), batch);
-                // The engine never times out or retries: its errors are final,
-                // and a slow machine is not a failure.
-                let policy = RetryPolicy {
-                    max_attempts: 1,
-                    timeout: Duration::from_secs(7 * 24 * 3600),
-                    ..RetryPolicy::default()
-                };
-                let client = Client::new(Arc::new(local) as Arc<dyn Backend>, batch, policy);
-                Ok(OpenModel {
-                    name: path
-                        .file_stem()
-                        .map_or_else(|| reference.clone(), |s| s.to_string_lossy().into_owned()),
-                    spec,
-                    sha256,
-                    client: Arc::new(client),
-                })
+                self.open_local(&path, &reference, self.options.load.adapter.as_deref())
             }
             ModelSpec::OpenAi { base_url, model } => {
                 let key = std::env::var(&remote.api_key_env).ok();

@@ -1,6 +1,7 @@
 //! `lem run`'s work as a library: an [`EvalConfig`] resolved into a checked
-//! [`Plan`], and the plan executed — every (model, kernel, benchmark)
-//! generated where missing (resumable), scored, and reported.
+//! [`Plan`], and the plan executed — every variant built where missing
+//! ([`crate::variants`]), every (model, kernel, benchmark) generated where
+//! missing (resumable), scored, and reported.
 //!
 //! Everything the config names is resolved and checked first — models,
 //! kernels, judge, benchmarks, files, and every plugin the run will load
@@ -16,13 +17,14 @@ use crate::models::{ModelOptions, Models, OpenModel};
 use crate::report::{self, Format};
 use crate::run_dir::RunDir;
 use crate::score::{self, ScoreJob};
+use crate::variants::{Digests, LocalModel, StepStatus, VariantPlan};
 use lem_core::eval::{At, EvalConfig};
 use lem_core::jsonl::Located;
 use lem_core::{BenchmarkItem, BenchmarkManifest, PluginIdentity, ResponseRecord};
 use lem_models::{AnswerCache, ModelSpec};
 use lem_plugin_host::kernel::{Kernel, KernelConfig};
 use lem_plugin_host::{Judge, Runtime};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,6 +36,7 @@ pub struct Plan {
     kernels: Vec<(String, Kernel)>,
     benchmarks: Vec<PlannedBenchmark>,
     candidates: Vec<Candidate>,
+    variants: VariantPlan,
     run_dir: RunDir,
 }
 
@@ -53,7 +56,11 @@ struct Candidate {
     label: String,
     model_label: String,
     spec: String,
+    /// A local model or built variant (else `spec` names a remote model).
+    local: Option<LocalModel>,
     kernel: usize,
+    /// What makes its answers: model, kernel, generation settings.
+    identity: Value,
 }
 
 /// One row of what a run would do: a (run, benchmark) pair.
@@ -73,6 +80,22 @@ pub struct PlanRow {
     pub done: usize,
     /// The benchmark's scorer plugins.
     pub scorers: Vec<String>,
+    /// The answers on file were made by another model, kernel or setting:
+    /// they will be set aside and the items generated again.
+    pub changed: bool,
+}
+
+/// One step of building a variant, as `--dry-run` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildRow {
+    /// The variant.
+    pub variant: String,
+    /// `distill`, `train (stage 1 of 2)`, `abliterate`.
+    pub step: String,
+    /// Its artifact directory.
+    pub artifact: PathBuf,
+    /// Built (reused), partial (resumes), or missing (built).
+    pub status: StepStatus,
 }
 
 /// A plugin the plan loaded and verified.
@@ -193,18 +216,84 @@ impl Plan {
                 line: run.name.line,
             });
         }
+        let mut digests = Digests::default();
+        let texts = kernel_identity(&config, &mut digests)?;
+        let generation = json!({
+            "max_tokens": config.generation.max_tokens,
+            "temperature": config.generation.temperature,
+            "seed": config.generation.seed,
+        });
+        let kernel_ids: Vec<Value> = kernels
+            .iter()
+            .map(|(name, k)| json!({"name": name, "plugin_sha256": k.sha256(), "text": texts}))
+            .collect();
+        let held_out = evaluated_prompts(&benchmarks);
+        let run_dir = RunDir::new(&config.out);
+        let variants =
+            VariantPlan::resolve(&config, &run_dir.artifacts(), &held_out, &mut digests)?;
+        let label = |model: &str, kernel: &str| {
+            if kernel == "none" {
+                model.to_string()
+            } else {
+                format!("{model}+{kernel}")
+            }
+        };
         let mut candidates = Vec::new();
         for (model_label, spec) in &config.models {
+            let local = match spec.value.parse::<ModelSpec>() {
+                Ok(ModelSpec::Local(reference)) => {
+                    let path = local_path(&reference, &base_dir)
+                        .map_err(|e| config.error(spec.line, e.to_string()))?;
+                    let sha = digests
+                        .of(&path)
+                        .map_err(|e| config.error(spec.line, format!("{}: {e}", path.display())))?;
+                    Some(LocalModel {
+                        path,
+                        reference,
+                        identity: json!({"sha256": sha}),
+                        adapter: None,
+                    })
+                }
+                _ => None,
+            };
+            let model = match &local {
+                Some(m) => json!({"spec": spec.value, "sha256": m.identity["sha256"]}),
+                None => json!({"spec": spec.value}),
+            };
             for (k, (kernel, _)) in kernels.iter().enumerate() {
                 candidates.push(Candidate {
-                    label: if kernel == "none" {
-                        model_label.value.clone()
-                    } else {
-                        format!("{}+{kernel}", model_label.value)
-                    },
+                    label: label(&model_label.value, kernel),
                     model_label: model_label.value.clone(),
                     spec: spec.value.clone(),
+                    local: local.clone(),
                     kernel: k,
+                    identity: json!({"model": model, "kernel": kernel_ids[k], "generation": generation}),
+                });
+            }
+        }
+        for (v, built) in config.variants.iter().zip(&variants.variants) {
+            for (k, (kernel, _)) in kernels.iter().enumerate() {
+                let listed = v.kernels.as_ref().is_none_or(|ks| {
+                    ks.iter()
+                        .any(|n| crate::resolve::kernel_name(&n.value) == *kernel)
+                });
+                if !listed {
+                    continue;
+                }
+                candidates.push(Candidate {
+                    label: label(&built.name, kernel),
+                    model_label: built.name.clone(),
+                    spec: match &built.model.adapter {
+                        Some((dir, _)) => format!(
+                            "local:{}+adapter:{}",
+                            built.model.reference,
+                            dir.display()
+                        ),
+                        None => format!("local:{}", built.model.path.display()),
+                    },
+                    local: Some(built.model.clone()),
+                    kernel: k,
+                    identity: json!({"model": built.model.full_identity(), "kernel": kernel_ids[k], "generation": generation}),
                 });
             }
         }
@@ -224,12 +313,13 @@ impl Plan {
                 .into());
         }
         Ok(Plan {
-            run_dir: RunDir::new(&config.out),
+            run_dir,
             config,
             kernel_config,
             kernels,
             benchmarks,
             candidates,
+            variants,
         })
     }
 
@@ -247,11 +337,16 @@ impl Plan {
     pub fn rows(&self) -> Vec<PlanRow> {
         let mut rows = Vec::new();
         for c in &self.candidates {
+            let changed = self.run_dir.made_by_other(&c.label, &c.identity);
             for b in &self.benchmarks {
                 let path = self.run_dir.responses(&c.label, &b.manifest.name);
-                let done_ids: HashSet<String> = lem_core::jsonl::read::<ResponseRecord>(&path)
-                    .map(|rs| rs.into_iter().map(|r| r.value.id).collect())
-                    .unwrap_or_default();
+                let done_ids: HashSet<String> = if changed {
+                    HashSet::new()
+                } else {
+                    lem_core::jsonl::read::<ResponseRecord>(&path)
+                        .map(|rs| rs.into_iter().map(|r| r.value.id).collect())
+                        .unwrap_or_default()
+                };
                 rows.push(PlanRow {
                     run: c.label.clone(),
                     model: c.spec.clone(),
@@ -269,10 +364,25 @@ impl Plan {
                         .iter()
                         .map(|s| s.plugin.clone())
                         .collect(),
+                    changed,
                 });
             }
         }
         rows
+    }
+
+    /// Every step of building the variants, with where it stands.
+    pub fn builds(&self) -> Vec<BuildRow> {
+        self.variants
+            .steps
+            .iter()
+            .map(|s| BuildRow {
+                variant: s.variant.clone(),
+                step: s.what.clone(),
+                artifact: s.dir.clone(),
+                status: s.status(),
+            })
+            .collect()
     }
 
     /// Every plugin the plan loaded, with its digest (pins checked).
@@ -317,18 +427,39 @@ impl Plan {
         });
         let rt = crate::models::runtime()?;
 
-        // 1. Generate what is missing: every job at once, so a local model
-        //    batches across benchmarks and kernels.
+        // 1. Build the variants whose artifacts are missing.
+        self.variants.build(&mut models, plugins, sink)?;
+
+        // 2. Generate what is missing: every job at once, so a local model
+        //    batches across benchmarks and kernels. Answers made by another
+        //    model or setting are set aside first, not resumed from.
         let open: Vec<Arc<OpenModel>> = self
             .candidates
             .iter()
             .map(|c| {
-                models.get(&c.spec).map_err(|e| Error::Model {
+                let opened = match &c.local {
+                    Some(m) => models.get_local(
+                        &m.path,
+                        &m.reference,
+                        m.adapter.as_ref().map(|(dir, _)| dir.as_path()),
+                    ),
+                    None => models.get(&c.spec),
+                };
+                opened.map_err(|e| Error::Model {
                     context: format!("opening model `{}` ({})", c.model_label, c.spec),
                     message: e.to_string(),
                 })
             })
             .collect::<Result<_>>()?;
+        for c in &self.candidates {
+            if let Some(moved) = self.run_dir.claim(&c.label, &c.identity)? {
+                sink.event(crate::Event::Notice(format!(
+                    "{}: the model, kernel or generation settings changed; its earlier answers and scores are in {}",
+                    c.label,
+                    moved.display()
+                )));
+            }
+        }
         let results: Vec<Result<generate::Generated>> = std::thread::scope(|scope| {
             let mut handles = Vec::new();
             for (c, model) in self.candidates.iter().zip(&open) {
@@ -362,7 +493,7 @@ impl Plan {
             failed += result?.failed;
         }
 
-        // 2. Score every run of a benchmark together (judge calls batch).
+        // 3. Score every run of a benchmark together (judge calls batch).
         let judge = match &config.judge {
             Some(spec) => Some(Arc::new(BackendJudge::new(
                 models.get(&spec.value)?.client.clone(),
@@ -436,7 +567,7 @@ impl Plan {
             }
         }
 
-        // 3. What produced it, then the report.
+        // 4. What produced it, then the report.
         self.write_manifest(&open, judge.as_deref(), &scorer_ids)?;
         let observations = self.run_dir.observations()?;
         let margins = config
@@ -494,7 +625,7 @@ impl Plan {
             .map(|(c, m)| {
                 (
                     c.label.clone(),
-                    json!({"model": m.spec, "model_sha256": m.sha256, "kernel": self.kernels[c.kernel].0}),
+                    json!({"model": m.spec, "model_sha256": m.sha256, "kernel": self.kernels[c.kernel].0, "identity": c.identity}),
                 )
             })
             .collect();
@@ -503,9 +634,16 @@ impl Plan {
             .iter()
             .map(|(name, k)| (name.clone(), k.sha256().to_string()))
             .collect();
+        let variants: BTreeMap<_, _> = self
+            .variants
+            .variants
+            .iter()
+            .map(|v| (v.name.clone(), self.variants.record(v)))
+            .collect();
         let manifest = json!({
             "config": config.path,
             "runs": runs,
+            "variants": variants,
             "kernels": kernel_hashes,
             "kernel_text_sha256": config.kernel_text.as_ref().and_then(|f| lem_core::hash::sha256_file(&f.value).ok()),
             "axioms_sha256": config.axioms.as_ref().and_then(|f| lem_core::hash::sha256_file(&f.value).ok()),
@@ -520,6 +658,46 @@ impl Plan {
         });
         RunDir::write_atomic(&self.run_dir.manifest(), &format!("{manifest:#}"))
     }
+}
+
+/// A local model reference: relative to the config's directory when such a
+/// file is there, else a path or an installed name.
+fn local_path(reference: &str, base_dir: &Path) -> Result<PathBuf> {
+    let relative = base_dir.join(reference);
+    if relative.exists() {
+        return Ok(relative);
+    }
+    crate::resolve::model(reference)
+}
+
+/// The sha256 of the kernel text and axioms (what a kernel adds besides
+/// its plugin).
+fn kernel_identity(config: &EvalConfig, digests: &mut Digests) -> Result<Value> {
+    let mut out = json!({});
+    for (name, file) in [
+        ("text_sha256", &config.kernel_text),
+        ("axioms_sha256", &config.axioms),
+    ] {
+        if let Some(f) = file {
+            let sha = digests
+                .of(&f.value)
+                .map_err(|e| config.error(f.line, format!("{}: {e}", f.value.display())))?;
+            out[name] = json!(sha);
+        }
+    }
+    Ok(out)
+}
+
+/// The text of every evaluated item (its string fields): a seed with the
+/// same prompt is held out of distillation.
+fn evaluated_prompts(benchmarks: &[PlannedBenchmark]) -> Vec<String> {
+    benchmarks
+        .iter()
+        .flat_map(|b| b.items.iter())
+        .flat_map(|i| i.value.record.values())
+        .filter_map(|v| v.as_str())
+        .map(str::to_string)
+        .collect()
 }
 
 /// A model spec that parses and, when local, names a model that exists.

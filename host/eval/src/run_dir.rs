@@ -4,6 +4,9 @@
 //! OUT/responses/RUN/BENCH.jsonl           answers, appended as they come (resumable)
 //! OUT/responses/RUN/BENCH.failures.jsonl  items that could not be generated, and why
 //! OUT/scores/RUN/BENCH.jsonl              one score record per item × scorer
+//! OUT/responses/RUN/identity.json         what made RUN's answers (model, kernel, settings)
+//! OUT/superseded/RUN-N/                   answers and scores set aside when that changed
+//! OUT/artifacts/KIND-KEY/                 built variants' data, adapters and models
 //! OUT/run.json                            what produced it: models, hashes, settings
 //! OUT/report.{md,html,json}               the report
 //! ```
@@ -46,6 +49,53 @@ impl RunDir {
             .join("scores")
             .join(run)
             .join(format!("{benchmark}.jsonl"))
+    }
+
+    /// Where built variants' artifacts go.
+    pub fn artifacts(&self) -> PathBuf {
+        self.root.join("artifacts")
+    }
+
+    /// What made `run`'s answers.
+    fn identity(&self, run: &str) -> PathBuf {
+        self.root.join("responses").join(run).join("identity.json")
+    }
+
+    /// Whether `run` has answers on file made by something other than
+    /// `identity` (another model, kernel or generation setting).
+    pub fn made_by_other(&self, run: &str, identity: &serde_json::Value) -> bool {
+        std::fs::read_to_string(self.identity(run))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|on_file| &on_file != identity)
+    }
+
+    /// Ties `run`'s answers to `identity`. Answers on file made by
+    /// something else are not resumed from: they and their scores are moved
+    /// to `superseded/RUN-N/` (kept, not deleted), which is returned.
+    pub fn claim(&self, run: &str, identity: &serde_json::Value) -> Result<Option<PathBuf>> {
+        let mut moved = None;
+        if self.made_by_other(run, identity) {
+            let mut n = 1;
+            let target = loop {
+                let t = self.root.join("superseded").join(format!("{run}-{n}"));
+                if !t.exists() {
+                    break t;
+                }
+                n += 1;
+            };
+            std::fs::create_dir_all(&target).at(&target)?;
+            for kind in ["responses", "scores"] {
+                let from = self.root.join(kind).join(run);
+                if from.exists() {
+                    let to = target.join(kind);
+                    std::fs::rename(&from, &to).at(&from)?;
+                }
+            }
+            moved = Some(target);
+        }
+        Self::write_atomic(&self.identity(run), &format!("{identity:#}"))?;
+        Ok(moved)
     }
 
     /// What produced the run.
@@ -254,6 +304,26 @@ mod tests {
         );
         assert_eq!(dir.manifest(), Path::new("/out/run.json"));
         assert_eq!(dir.report(Format::Html), Path::new("/out/report.html"));
+    }
+
+    #[test]
+    fn answers_made_by_something_else_are_set_aside_not_resumed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = RunDir::new(tmp.path());
+        let first = serde_json::json!({"model": "a"});
+        assert_eq!(dir.claim("lek", &first).unwrap(), None);
+        std::fs::write(dir.responses("lek", "gsm8k"), "{}\n").unwrap();
+        // The same maker again: nothing moves.
+        assert_eq!(dir.claim("lek", &first).unwrap(), None);
+        assert!(dir.responses("lek", "gsm8k").is_file());
+        // Another maker: the old answers are kept aside.
+        let second = serde_json::json!({"model": "b"});
+        assert!(dir.made_by_other("lek", &second));
+        let moved = dir.claim("lek", &second).unwrap().unwrap();
+        assert_eq!(moved, tmp.path().join("superseded/lek-1"));
+        assert!(moved.join("responses/gsm8k.jsonl").is_file());
+        assert!(!dir.responses("lek", "gsm8k").exists());
+        assert!(!dir.made_by_other("lek", &second));
     }
 
     #[test]

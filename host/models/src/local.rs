@@ -114,7 +114,6 @@ struct JobSource<'a> {
     engine: &'a Engine,
     queue: &'a mpsc::Receiver<Job>,
     waiting: &'a RefCell<HashMap<String, UnboundedSender<StreamEvent>>>,
-    counter: u64,
 }
 
 impl RequestSource for JobSource<'_> {
@@ -142,9 +141,21 @@ impl RequestSource for JobSource<'_> {
                     continue;
                 }
             };
-            // Keys route events; the sampler is seeded by the seed and the key.
-            self.counter += 1;
-            let key = format!("r{}", self.counter);
+            // Keys route events, and the sampler is seeded by the seed and
+            // the key: so the key comes from the prompt, not from the order
+            // requests arrive in — an item's text is then the same whether
+            // it is asked first or after a resumed run's earlier items. The
+            // same prompt twice in flight gets a numbered second key.
+            let bytes: Vec<u8> = prompt.iter().flat_map(|id| id.to_le_bytes()).collect();
+            let base = &lem_core::hash::sha256_hex(&bytes)[..16];
+            let mut key = format!("p{base}");
+            let waiting = self.waiting.borrow();
+            let mut n = 1;
+            while waiting.contains_key(&key) {
+                n += 1;
+                key = format!("p{base}-{n}");
+            }
+            drop(waiting);
             let r = &job.request;
             let params = SamplingParams {
                 temperature: r.temperature,
@@ -182,7 +193,6 @@ fn worker(engine: &Engine, queue: &mpsc::Receiver<Job>, batch_size: usize) {
         engine,
         queue,
         waiting: &waiting,
-        counter: 0,
     };
     loop {
         let result = engine.generate_from(&mut source, batch_size, true, &mut |event| {

@@ -88,6 +88,14 @@ pub fn write_split(
     }
     for (name, text) in [("train.jsonl", train_text), ("valid.jsonl", valid_text)] {
         let path = dir.join(name);
+        // No validation examples: no valid.jsonl (an empty one is refused
+        // by the trainer), and none left from an earlier split.
+        if name == "valid.jsonl" && text.is_empty() {
+            if path.exists() {
+                std::fs::remove_file(&path).map_err(|e| TrainError::io(&path, e))?;
+            }
+            continue;
+        }
         let tmp = dir.join(format!(".{name}.tmp"));
         std::fs::write(&tmp, text).map_err(|e| TrainError::io(&tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| TrainError::io(&path, e))?;

@@ -69,6 +69,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         limit: args.limit,
         temperature: args.temperature,
         max_tokens: args.max_tokens,
+        held_out: Vec::new(),
     };
     let engine = ModelArgs::for_spec(&args.teacher);
     let teacher =

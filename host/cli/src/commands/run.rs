@@ -1,11 +1,13 @@
-//! `lem run EVAL.toml`: every (model, kernel, benchmark) of a config is
-//! generated where missing (resumable), scored, and reported — by
-//! `lem_eval::Plan`; this file is its flags and its output.
+//! `lem run EVAL.toml`: every variant of a config is built where missing,
+//! every (model, kernel, benchmark) generated where missing (resumable),
+//! scored, and reported — by `lem_eval::Plan`; this file is its flags and
+//! its output.
 
 use super::engine_args::{ModelArgs, RemoteArgs};
 use crate::table;
 use anyhow::Result;
 use lem_core::eval::EvalConfig;
+use lem_eval::variants::StepStatus;
 use lem_eval::{Format, Plan, RunOptions};
 use lem_plugin_host::{Runtime, RuntimeConfig};
 use std::path::PathBuf;
@@ -16,7 +18,7 @@ use std::process::ExitCode;
 pub struct Args {
     /// The eval config (TOML).
     config: PathBuf,
-    /// List what would run, and stop.
+    /// List what would be built and generated, and stop.
     #[arg(long)]
     dry_run: bool,
     /// Ask the judge again even for answers cached by earlier runs.
@@ -59,9 +61,34 @@ pub fn run(args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--dry-run`'s output: each (run, benchmark) with what is done and left,
-/// then every plugin loaded with its digest.
+/// `--dry-run`'s output: each step building a variant and where it stands,
+/// each (run, benchmark) with what is done and left, then every plugin
+/// loaded with its digest.
 fn print_plan(plan: &Plan) {
+    let builds: Vec<Vec<String>> = plan
+        .builds()
+        .into_iter()
+        .map(|b| {
+            vec![
+                b.variant,
+                b.step,
+                match b.status {
+                    StepStatus::Built => "built (reused)",
+                    StepStatus::Partial => "interrupted (resumes)",
+                    StepStatus::Missing => "to build",
+                }
+                .to_string(),
+                b.artifact.display().to_string(),
+            ]
+        })
+        .collect();
+    if !builds.is_empty() {
+        println!("variants:");
+        print!(
+            "{}",
+            table::render(&["variant", "step", "status", "artifact"], &builds)
+        );
+    }
     let header = [
         "run",
         "model",
@@ -83,7 +110,11 @@ fn print_plan(plan: &Plan) {
                 r.benchmark,
                 r.items.to_string(),
                 r.done.to_string(),
-                (r.items - r.done).to_string(),
+                if r.changed {
+                    format!("{} (model or settings changed)", r.items - r.done)
+                } else {
+                    (r.items - r.done).to_string()
+                },
                 r.scorers.join(" "),
             ]
         })
