@@ -34,7 +34,10 @@ pub fn count() -> usize {
     *COUNT.get_or_init(idle_cores)
 }
 
-/// The cores not already busy: all cores minus the 1-minute load average.
+/// The cores not already busy: all cores minus those other processes keep
+/// busy now, measured over a tenth of a second from `/proc/stat` (the load
+/// average would lag by a minute: right after a build it still counts the
+/// build's cores as busy).
 ///
 /// candle's CPU thread pool waits at its barriers by spinning. When another
 /// process holds one of the cores, a spinning thread burns its time slice
@@ -42,13 +45,29 @@ pub fn count() -> usize {
 /// the speed of 1. Using only the idle cores avoids that.
 pub fn idle_cores() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|t| {
-            t.split_whitespace()
-                .next()
-                .and_then(|l| l.parse::<f64>().ok())
-        })
-        .unwrap_or(0.0);
-    (cores as f64 - load).round().clamp(1.0, cores as f64) as usize
+    // (busy, total) jiffies of all CPUs.
+    let sample = || -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let fields: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        let total: u64 = fields.iter().sum();
+        // idle and iowait are not busy.
+        let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
+        Some((total - idle, total))
+    };
+    let Some((busy0, total0)) = sample() else {
+        return cores;
+    };
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let Some((busy1, total1)) = sample() else {
+        return cores;
+    };
+    let total = total1.saturating_sub(total0).max(1) as f64;
+    let busy = busy1.saturating_sub(busy0) as f64 / total * cores as f64;
+    (cores as f64 - busy).round().clamp(1.0, cores as f64) as usize
 }

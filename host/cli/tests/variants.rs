@@ -24,7 +24,7 @@ fn lem(dir: &Path, args: &[&str]) -> Command {
     c.args(args)
         .current_dir(dir)
         .env("LEM_HOME", dir.join("home"))
-        .env("LEM_THREADS", "1");
+        .env("RAYON_NUM_THREADS", "1");
     c
 }
 

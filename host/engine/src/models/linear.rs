@@ -104,13 +104,70 @@ impl Linear {
         };
         match &self.lora {
             None => Ok(y),
-            Some(l) => y + lora_delta(x, l)?,
+            Some(l) => y + lora_delta_inference(x, l)?,
         }
     }
 }
 
+/// The `n` f32 values of a contiguous CPU tensor's storage.
+fn cpu_slice<'a>(
+    cpu: &'a candle_core::CpuStorage,
+    layout: &candle_core::Layout,
+    n: usize,
+) -> candle_core::Result<&'a [f32]> {
+    match layout.contiguous_offsets() {
+        Some((start, end)) if end - start == n => Ok(&cpu.as_slice::<f32>()?[start..end]),
+        _ => candle_core::bail!("LoRA weights are not contiguous"),
+    }
+}
+
+/// `scale·(x·Aᵀ)·Bᵀ`, the scale applied to the rank-wide intermediate.
+///
+/// On the CPU each row is computed on its own, in a fixed order: a
+/// sequence's answer must not depend on which other sequences share its
+/// batch (a matmul picks its kernel and blocking by the number of rows, and
+/// rounds differently), or a resumed run would not repeat an uninterrupted
+/// one. The rank is small, so these loops cost little. Elsewhere, and in
+/// training (where gradients flow through it), [`lora_delta`].
+fn lora_delta_inference(x: &Tensor, l: &Lora) -> candle_core::Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let inp = dims[dims.len() - 1];
+    let rows = x.elem_count() / inp;
+    let x2 = x.reshape((rows, inp))?;
+    let y = if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
+        let (rank, out) = (l.a.dim(0)?, l.b.dim(0)?);
+        let xs: Vec<f32> = x2.flatten_all()?.to_vec1()?;
+        let (a_storage, a_layout) = l.a.storage_and_layout();
+        let (b_storage, b_layout) = l.b.storage_and_layout();
+        let (candle_core::Storage::Cpu(a_cpu), candle_core::Storage::Cpu(b_cpu)) =
+            (&*a_storage, &*b_storage)
+        else {
+            candle_core::bail!("a LoRA adapter on the CPU has its weights elsewhere")
+        };
+        let a = cpu_slice(a_cpu, a_layout, rank * inp)?;
+        let b = cpu_slice(b_cpu, b_layout, out * rank)?;
+        let scale = l.scale as f32;
+        let mut y = vec![0f32; rows * out];
+        let mut low = vec![0f32; rank];
+        for (xr, yr) in xs.chunks_exact(inp).zip(y.chunks_exact_mut(out)) {
+            for (lj, aj) in low.iter_mut().zip(a.chunks_exact(inp)) {
+                *lj = xr.iter().zip(aj).map(|(p, q)| p * q).sum::<f32>() * scale;
+            }
+            for (yo, bo) in yr.iter_mut().zip(b.chunks_exact(rank)) {
+                *yo = low.iter().zip(bo).map(|(p, q)| p * q).sum();
+            }
+        }
+        Tensor::from_vec(y, (rows, out), x.device())?
+    } else {
+        return lora_delta(x, l);
+    };
+    let mut shape = dims;
+    *shape.last_mut().expect("non-empty dims") = y.dim(1)?;
+    y.reshape(shape)
+}
+
 /// `scale·(x·Aᵀ)·Bᵀ`, as 2-D matmuls (no broadcast copies of A and B), the
-/// scale applied to the rank-wide intermediate.
+/// scale applied to the rank-wide intermediate; differentiable.
 fn lora_delta(x: &Tensor, l: &Lora) -> candle_core::Result<Tensor> {
     let dims = x.dims().to_vec();
     let inp = dims[dims.len() - 1];
@@ -146,6 +203,27 @@ mod tests {
         let fused = (w + (b.matmul(&a).unwrap() * 2.0).unwrap()).unwrap();
         let expected = x.matmul(&fused.t().unwrap()).unwrap();
         (lin, x, expected)
+    }
+
+    /// A row's output is the same bits alone and in a batch: a sequence's
+    /// text must not depend on its batch.
+    #[test]
+    fn a_rows_delta_does_not_depend_on_its_batch() {
+        let (lin, x, _) = adapted();
+        let batch = Tensor::cat(&[x.clone(), x.clone()], 0)
+            .unwrap()
+            .contiguous()
+            .unwrap();
+        let all: Vec<Vec<f32>> = lin.forward(&batch).unwrap().to_vec2().unwrap();
+        for r in 0..3 {
+            let alone: Vec<Vec<f32>> = lin
+                .forward(&x.narrow(0, r, 1).unwrap())
+                .unwrap()
+                .to_vec2()
+                .unwrap();
+            assert_eq!(alone[0], all[r]);
+            assert_eq!(alone[0], all[r + 3]);
+        }
     }
 
     #[test]
