@@ -451,3 +451,27 @@ fn bad_variants_fail_before_anything_runs_naming_the_line() {
         assert!(!dir.join("out").exists(), "{to}: something ran");
     }
 }
+
+/// The shipped experiment configs resolve: every model, file, kernel and
+/// plugin they name is there, and `--dry-run` lists their variants' steps.
+#[test]
+#[ignore = "needs scripts/setup (the Qwen models) and $LEM_UPSTREAM (paper.toml's data)"]
+fn the_shipped_experiment_configs_resolve() {
+    for (config, steps) in [("quickstart.toml", 4), ("paper.toml", 4)] {
+        let path = root().join("examples").join(config);
+        let o = Command::new(env!("CARGO_BIN_EXE_lem"))
+            .args(["run", path.to_str().unwrap(), "--dry-run"])
+            .output()
+            .unwrap();
+        let out = ok(o);
+        // The variants table: from its header to the runs table's.
+        let listed = out
+            .lines()
+            .skip_while(|l| !l.starts_with("variant "))
+            .skip(2)
+            .take_while(|l| !l.starts_with("run "))
+            .count();
+        assert_eq!(listed, steps, "{config}:\n{out}");
+        assert!(out.contains("lek") && out.contains("abliterated"), "{out}");
+    }
+}
