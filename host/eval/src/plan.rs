@@ -504,11 +504,26 @@ impl Plan {
             None => None,
         };
         let mut scorer_ids = BTreeMap::new();
+        // How the report presents metrics the shipped manifests do not:
+        // this run's manifests' [[metrics]], then the scorer plugins' own
+        // descriptions (contract 0.2.0).
+        let (mut more, manifest_descriptors) =
+            report::presentation(self.benchmarks.iter().map(|b| b.manifest.clone()));
+        let mut more: Vec<(String, lem_report::MetricDescriptor)> = more
+            .drain(..)
+            .filter_map(|id| manifest_descriptors.get(&id).cloned().map(|d| (id, d)))
+            .collect();
         let mut jobs = Vec::new();
         for b in &self.benchmarks {
             let scorers =
                 score::load_scorers(plugins, &b.manifest, judge.clone(), &config.limits, &|_| {})
                     .map_err(|e| config.error(b.line, e.to_string()))?;
+            for s in &scorers {
+                more.extend(report::described_by_plugins(
+                    &b.manifest.name,
+                    &s.plugin.info().metrics,
+                ));
+            }
             scorer_ids.insert(
                 b.manifest.name.clone(),
                 scorers
@@ -575,10 +590,11 @@ impl Plan {
             .iter()
             .map(|(metric, margin)| (metric.value.clone(), *margin))
             .collect();
-        let report = report::build(
+        let report = report::build_with(
             &observations,
             config.baseline.as_ref().map(|b| b.value.clone()),
             margins,
+            more,
         )?;
         for (format, _) in Format::FILES {
             RunDir::write_atomic(

@@ -39,7 +39,26 @@ pub fn build(
     baseline: Option<String>,
     margins: BTreeMap<String, f64>,
 ) -> Result<Report> {
-    let (order, descriptors) = shipped_presentation();
+    build_with(observations, baseline, margins, Vec::new())
+}
+
+/// [`build`], presenting also `more` metrics (id `BENCHMARK/METRIC` and
+/// descriptor, in column order) where the shipped manifests say nothing of
+/// them: a run's own manifests' `[[metrics]]`, then what its scorer plugins
+/// describe (contract 0.2.0). A manifest's word wins over a plugin's.
+pub fn build_with(
+    observations: &[Observation],
+    baseline: Option<String>,
+    margins: BTreeMap<String, f64>,
+    more: Vec<(String, MetricDescriptor)>,
+) -> Result<Report> {
+    let (mut order, mut descriptors) = shipped_presentation();
+    for (id, descriptor) in more {
+        if !descriptors.contains_key(&id) {
+            order.push(id.clone());
+            descriptors.insert(id, descriptor);
+        }
+    }
     let options = ReportOptions {
         baseline,
         order,
@@ -48,6 +67,35 @@ pub fn build(
         ..ReportOptions::default()
     };
     Ok(Report::build(observations, &options)?)
+}
+
+/// What `benchmark`'s scorer plugins say of their metrics, for the report:
+/// the metrics a plugin *described* (contract 0.2.0: range, direction,
+/// unit), by id `BENCHMARK/METRIC`; metrics a 0.1.0 plugin only named are
+/// left to the report's rule for undeclared metrics.
+pub fn described_by_plugins<'a>(
+    benchmark: &str,
+    metrics: impl IntoIterator<Item = &'a lem_plugin_host::MetricDescriptor>,
+) -> Vec<(String, MetricDescriptor)> {
+    metrics
+        .into_iter()
+        .filter(|m| m.described)
+        .map(|m| {
+            (
+                format!("{benchmark}/{}", m.name),
+                MetricDescriptor {
+                    range: m.range.map(|[lo, hi]| (lo, hi)),
+                    higher_is_better: m.higher_is_better,
+                    unit: match m.unit {
+                        lem_core::MetricUnit::Percent => Unit::Percent,
+                        lem_core::MetricUnit::Number => Unit::Number,
+                    },
+                    label: None,
+                    declared: true,
+                },
+            )
+        })
+        .collect()
 }
 
 /// The shipped benchmarks in the LEK paper's column order (GSM8K, TruthfulQA,
@@ -112,5 +160,52 @@ pub fn render(report: &Report, format: Format) -> String {
         Format::Html => lem_report::to_html(report),
         // A JSON value's alternate form is serde_json's pretty printing.
         Format::Json => format!("{:#}\n", lem_report::to_json(report)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plugins_described_metrics_reach_the_report() {
+        let described = lem_plugin_host::MetricDescriptor {
+            name: "harm".into(),
+            range: Some([0.0, 4.0]),
+            higher_is_better: false,
+            unit: lem_core::MetricUnit::Number,
+            described: true,
+        };
+        let named = lem_plugin_host::MetricDescriptor::named("other");
+        let shipped = lem_plugin_host::MetricDescriptor {
+            name: "accuracy".into(),
+            ..described.clone()
+        };
+        let more = described_by_plugins("mine", [&described, &named]);
+        assert_eq!(more.len(), 1, "a merely named metric is not described");
+        assert_eq!(more[0].0, "mine/harm");
+        assert_eq!(more[0].1.range, Some((0.0, 4.0)));
+        assert!(!more[0].1.higher_is_better);
+        let gsm = described_by_plugins("gsm8k", [&shipped]);
+        let obs = |model: &str, v: f64| {
+            let mut o = Observation {
+                benchmark: "mine".into(),
+                model: model.into(),
+                item_id: "a".into(),
+                domain: None,
+                metrics: BTreeMap::new(),
+                failed: false,
+                scorer: None,
+                detail: Default::default(),
+            };
+            o.metrics.insert("harm".into(), v);
+            o
+        };
+        let mut all = more.clone();
+        all.extend(gsm);
+        let report =
+            build_with(&[obs("x", 1.0), obs("y", 3.0)], None, BTreeMap::new(), all).unwrap();
+        let json = lem_report::to_json(&report).to_string();
+        assert!(json.contains("mine/harm"), "{json}");
     }
 }
