@@ -83,8 +83,7 @@ pub fn distill(
 ) -> Result<Distilled> {
     let (items, seed_files) = read_seeds(&job.seeds)?;
     let kept = kept_seeds(&items, job.limit, &job.held_out);
-    let held_out =
-        kept_seeds(&items, None, &[]).len() - kept_seeds(&items, None, &job.held_out).len();
+    let held_out = items.len() - kept_seeds(&items, None, &job.held_out).len();
     let items: Vec<_> = items
         .into_iter()
         .filter(|i| kept.contains(&i.value.id))

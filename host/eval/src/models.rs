@@ -80,16 +80,47 @@ impl Models {
         let parsed: ModelSpec = spec
             .parse()
             .map_err(|e: lem_models::SpecError| Error::Invalid(e.to_string()))?;
-        if let ModelSpec::Local(reference) = &parsed {
-            let path = crate::resolve::model(reference)?;
-            let adapter = self.options.load.adapter.clone();
-            return self.get_local(&path, reference, adapter.as_deref());
-        }
         let key = parsed.to_string();
-        if let Some(model) = self.open.get(&key) {
+        if !matches!(parsed, ModelSpec::Local(_))
+            && let Some(model) = self.open.get(&key)
+        {
             return Ok(model.clone());
         }
-        let model = Arc::new(self.open_spec(parsed)?);
+        let remote = &self.options.remote;
+        let (backend, name): (Arc<dyn Backend>, String) = match parsed {
+            ModelSpec::Local(reference) => {
+                let path = crate::resolve::model(&reference)?;
+                let adapter = self.options.load.adapter.clone();
+                return self.get_local(&path, &reference, adapter.as_deref());
+            }
+            ModelSpec::OpenAi { base_url, model } => {
+                let key = std::env::var(&remote.api_key_env).ok();
+                let backend =
+                    OpenAiBackend::new(&base_url, &model, key).map_err(|e| Error::Model {
+                        context: format!("model `{model}` at {base_url}"),
+                        message: e.to_string(),
+                    })?;
+                (Arc::new(backend), model)
+            }
+            ModelSpec::Gemini(model) => {
+                let backend = GeminiBackend::from_env(&model).map_err(|e| Error::Model {
+                    context: format!("Gemini model `{model}`"),
+                    message: e.to_string(),
+                })?;
+                (Arc::new(backend), model)
+            }
+        };
+        let policy = RetryPolicy {
+            max_attempts: remote.attempts.max(1),
+            timeout: remote.request_timeout.max(Duration::from_secs(1)),
+            ..RetryPolicy::default()
+        };
+        let model = Arc::new(OpenModel {
+            spec: backend.identity(),
+            name,
+            sha256: None,
+            client: Arc::new(Client::new(backend, remote.concurrency, policy)),
+        });
         self.open.insert(key, model.clone());
         Ok(model)
     }
@@ -154,55 +185,6 @@ impl Models {
             sha256,
             client: Arc::new(client),
         })
-    }
-
-    fn open_spec(&self, spec: ModelSpec) -> Result<OpenModel> {
-        let remote = &self.options.remote;
-        let remote_policy = RetryPolicy {
-            max_attempts: remote.attempts.max(1),
-            timeout: remote.request_timeout.max(Duration::from_secs(1)),
-            ..RetryPolicy::default()
-        };
-        match spec {
-            ModelSpec::Local(reference) => {
-                let path = crate::resolve::model(&reference)?;
-                self.open_local(&path, &reference, self.options.load.adapter.as_deref())
-            }
-            ModelSpec::OpenAi { base_url, model } => {
-                let key = std::env::var(&remote.api_key_env).ok();
-                let backend =
-                    OpenAiBackend::new(&base_url, &model, key).map_err(|e| Error::Model {
-                        context: format!("model `{model}` at {base_url}"),
-                        message: e.to_string(),
-                    })?;
-                Ok(self.remote_model(Arc::new(backend), model, remote_policy))
-            }
-            ModelSpec::Gemini(model) => {
-                let backend = GeminiBackend::from_env(&model).map_err(|e| Error::Model {
-                    context: format!("Gemini model `{model}`"),
-                    message: e.to_string(),
-                })?;
-                Ok(self.remote_model(Arc::new(backend), model, remote_policy))
-            }
-        }
-    }
-
-    fn remote_model(
-        &self,
-        backend: Arc<dyn Backend>,
-        name: String,
-        policy: RetryPolicy,
-    ) -> OpenModel {
-        OpenModel {
-            spec: backend.identity(),
-            name,
-            sha256: None,
-            client: Arc::new(Client::new(
-                backend,
-                self.options.remote.concurrency,
-                policy,
-            )),
-        }
     }
 }
 

@@ -242,7 +242,7 @@ impl Plan {
         for (model_label, spec) in &config.models {
             let local = match spec.value.parse::<ModelSpec>() {
                 Ok(ModelSpec::Local(reference)) => {
-                    let path = local_path(&reference, &base_dir)
+                    let path = crate::resolve::model_near(&reference, &base_dir)
                         .map_err(|e| config.error(spec.line, e.to_string()))?;
                     let sha = digests
                         .of(&path)
@@ -507,11 +507,11 @@ impl Plan {
         // How the report presents metrics the shipped manifests do not:
         // this run's manifests' [[metrics]], then the scorer plugins' own
         // descriptions (contract 0.2.0).
-        let (mut more, manifest_descriptors) =
+        let (order, mut declared) =
             report::presentation(self.benchmarks.iter().map(|b| b.manifest.clone()));
-        let mut more: Vec<(String, lem_report::MetricDescriptor)> = more
-            .drain(..)
-            .filter_map(|id| manifest_descriptors.get(&id).cloned().map(|d| (id, d)))
+        let mut more: Vec<(String, lem_report::MetricDescriptor)> = order
+            .into_iter()
+            .filter_map(|id| declared.remove(&id).map(|d| (id, d)))
             .collect();
         let mut jobs = Vec::new();
         for b in &self.benchmarks {
@@ -676,16 +676,6 @@ impl Plan {
     }
 }
 
-/// A local model reference: relative to the config's directory when such a
-/// file is there, else a path or an installed name.
-fn local_path(reference: &str, base_dir: &Path) -> Result<PathBuf> {
-    let relative = base_dir.join(reference);
-    if relative.exists() {
-        return Ok(relative);
-    }
-    crate::resolve::model(reference)
-}
-
 /// The sha256 of the kernel text and axioms (what a kernel adds besides
 /// its plugin).
 fn kernel_identity(config: &EvalConfig, digests: &mut Digests) -> Result<Value> {
@@ -722,10 +712,8 @@ fn check_spec(spec: &At<String>, base_dir: &Path) -> Result<()> {
         .value
         .parse::<ModelSpec>()
         .map_err(|e| Error::Invalid(e.to_string()))?;
-    if let ModelSpec::Local(reference) = parsed
-        && !base_dir.join(&reference).exists()
-    {
-        crate::resolve::model(&reference)?;
+    if let ModelSpec::Local(reference) = parsed {
+        crate::resolve::model_near(&reference, base_dir)?;
     }
     Ok(())
 }

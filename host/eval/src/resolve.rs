@@ -109,6 +109,16 @@ pub fn model(spec: &str) -> Result<PathBuf> {
     })
 }
 
+/// [`model`], trying `reference` relative to `base_dir` (a config's
+/// directory) first.
+pub fn model_near(reference: &str, base_dir: &Path) -> Result<PathBuf> {
+    let relative = base_dir.join(reference.strip_prefix("local:").unwrap_or(reference));
+    if relative.exists() {
+        return Ok(relative);
+    }
+    model(reference)
+}
+
 /// The shipped kernel `kernel-NAME`, or a kernel `.wasm` file.
 pub fn kernel(name: &str, base_dir: &Path) -> Result<PluginSource> {
     kernel_capped(name, base_dir, lem_core::Limits::default().max_wasm_bytes)

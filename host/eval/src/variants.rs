@@ -489,13 +489,8 @@ impl Resolver<'_> {
             }
             Err(_) => spec.to_string(),
         };
-        let relative = self.base_dir().join(&reference);
-        let path = if relative.exists() {
-            relative
-        } else {
-            crate::resolve::model(&reference)
-                .map_err(|e| self.error(line, format!("{what} `{spec}`: {e}")))?
-        };
+        let path = crate::resolve::model_near(&reference, &self.base_dir())
+            .map_err(|e| self.error(line, format!("{what} `{spec}`: {e}")))?;
         let sha256 = self.digest(&path, line)?;
         Ok(LocalModel {
             path,
@@ -529,12 +524,12 @@ impl Resolver<'_> {
         let version = env!("CARGO_PKG_VERSION");
         let model = match &v.build {
             Build::Abliterate(a) => {
-                let harmful = self.digest(&a.harmful.value, a.harmful.line)?;
-                let harmless = self.digest(&a.harmless.value, a.harmless.line)?;
-                for file in [&a.harmful, &a.harmless] {
+                let read = |file: &lem_core::eval::At<PathBuf>| {
                     PromptFile::read(&file.value)
-                        .map_err(|e| self.error(file.line, e.to_string()))?;
-                }
+                        .map(|p| p.sha256)
+                        .map_err(|e| self.error(file.line, e.to_string()))
+                };
+                let (harmful, harmless) = (read(&a.harmful)?, read(&a.harmless)?);
                 let layer: LayerChoice = a
                     .layer
                     .parse()
