@@ -8,7 +8,10 @@
 //! continuous batching ([`generate`]), with generation held to a JSON schema
 //! ([`constraint`]), are separate modules, and [`Engine`]
 //! ties them together for callers that just want text for prompts. LoRA
-//! adapters ([`adapter`]) map onto the projections by those names.
+//! adapters ([`adapter`]) map onto the projections by those names. The
+//! per-instruction-set inner loops live in `lem-kernels`, which has no
+//! candle and is tested on aarch64 under qemu; [`cpu_kernels`] says which
+//! ones this CPU runs.
 //!
 //! Inference is all that builds by default. The `train` feature adds what
 //! only training and fusing need, each part beside the inference code it
@@ -37,3 +40,18 @@ pub use engine::{DeviceKind, Engine, LoadOptions};
 pub use error::EngineError;
 pub use generate::{Completion, Event, FinishReason, Request, RequestSource, TokenLogprob};
 pub use sampling::SamplingParams;
+
+/// The CPU kernels this process runs, for speed figures to say where they
+/// came from: e.g. `q8_0 avx512-vnni, vector math avx512f`.
+pub fn cpu_kernels() -> String {
+    format!(
+        "q8_0 {}, vector math {}",
+        models::q8_0::kernel().name(),
+        lem_kernels::math::path()
+    )
+}
+
+/// The CPU's model name, where the system says it ([`lem_kernels::cpu_model`]).
+pub fn cpu_model() -> Option<String> {
+    lem_kernels::cpu_model()
+}

@@ -15,7 +15,7 @@ fn gguf() -> PathBuf {
     )
 }
 
-fn engine(path: &PathBuf) -> Engine {
+fn engine(path: &std::path::Path) -> Engine {
     let options = LoadOptions {
         context: 512,
         ..LoadOptions::default()

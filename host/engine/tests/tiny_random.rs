@@ -97,7 +97,7 @@ fn broken_model_files_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("model.safetensors");
     std::fs::write(&bad, b"\x10\0\0\0\0\0\0\0not json at all!").unwrap();
-    let err = Weights::safetensors(&[bad.clone()], &Device::Cpu)
+    let err = Weights::safetensors(std::slice::from_ref(&bad), &Device::Cpu)
         .err()
         .unwrap()
         .to_string();

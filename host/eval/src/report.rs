@@ -54,9 +54,9 @@ pub fn build_with(
 ) -> Result<Report> {
     let (mut order, mut descriptors) = shipped_presentation();
     for (id, descriptor) in more {
-        if !descriptors.contains_key(&id) {
-            order.push(id.clone());
-            descriptors.insert(id, descriptor);
+        if let std::collections::btree_map::Entry::Vacant(slot) = descriptors.entry(id.clone()) {
+            order.push(id);
+            slot.insert(descriptor);
         }
     }
     let options = ReportOptions {

@@ -103,6 +103,7 @@ pub fn run(args: GenerateArgs) -> Result<ExitCode> {
     };
     let report = json!({
         "machine": super::machine::describe(),
+        "cpu_kernels": lem_engine::cpu_kernels(),
         "threads": threads,
         "model": model_path.display().to_string(),
         "lem": ours,

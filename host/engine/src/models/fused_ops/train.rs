@@ -10,46 +10,11 @@
 //! step's time outside the matmuls. Each op here is one pass forward and
 //! one or two backward. On other devices the composite versions are used.
 
-use super::{GELU_C, SQRT_2_OVER_PI, f32s, fast_exp, fast_tanh, out};
+use super::{f32s, out};
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor};
+pub use lem_kernels::math::exp_in_place;
+use lem_kernels::math::gelu_mul_grad as gelu_mul_grad_kernel;
 use rayon::prelude::*;
-
-// ------------------------------------------------------------- fast math
-
-simd_kernel! {
-    /// `row[i] = e^(row[i]·scale − shift)`; returns the sum.
-    fn exp_in_place(row: &mut [f32], scale: f32, shift: f32) -> f32 {
-        let mut acc = [0f32; 16];
-        let mut chunks = row.chunks_exact_mut(16);
-        for c in &mut chunks {
-            for i in 0..16 {
-                c[i] = fast_exp(c[i] * scale - shift);
-                acc[i] += c[i];
-            }
-        }
-        let mut sum: f32 = acc.iter().sum();
-        for v in chunks.into_remainder() {
-            *v = fast_exp(*v * scale - shift);
-            sum += *v;
-        }
-        sum
-    }
-}
-
-simd_kernel! {
-    /// `dg = d·u·gelu'(g)`, `du = d·gelu(g)`.
-    fn gelu_mul_grad_kernel(dg: &mut [f32], du: &mut [f32], g: &[f32], u: &[f32], d: &[f32]) -> () {
-        for i in 0..g.len().min(dg.len()).min(du.len()).min(u.len()).min(d.len()) {
-            let x = g[i];
-            let th = fast_tanh(SQRT_2_OVER_PI * (x + GELU_C * x * x * x));
-            let value = 0.5 * x * (1.0 + th);
-            let slope = 0.5 * (1.0 + th)
-                + 0.5 * x * (1.0 - th * th) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * x * x);
-            dg[i] = d[i] * u[i] * slope;
-            du[i] = d[i] * value;
-        }
-    }
-}
 
 // ---------------------------------------------------------------- RMSNorm
 
@@ -661,15 +626,6 @@ mod tests {
                 },
             );
         }
-    }
-
-    #[test]
-    fn exp_in_place_exponentiates_and_sums() {
-        let mut row: Vec<f32> = (0..37).map(|i| i as f32 / 10.0).collect();
-        let sum = exp_in_place(&mut row, 2.0, 1.0);
-        let expected: f32 = (0..37).map(|i| (i as f32 / 5.0 - 1.0).exp()).sum();
-        assert!((sum - expected).abs() / expected < 1e-5);
-        assert!((row[36] - 6.2f32.exp()).abs() / row[36] < 1e-5);
     }
 
     #[test]

@@ -86,7 +86,7 @@ impl Config {
     pub fn is_sliding(&self, i: usize) -> bool {
         match &self.layer_types {
             Some(types) => types.get(i).is_some_and(|t| t == "sliding_attention"),
-            None => (i + 1) % self.sliding_window_pattern != 0,
+            None => !(i + 1).is_multiple_of(self.sliding_window_pattern),
         }
     }
 
