@@ -101,7 +101,7 @@ fn setup(dir: &Path, size: Size) -> PathBuf {
 kernels = ["none", "sandwich"]
 kernel_text = "{root}/kernel/kernel.txt"
 axioms = "{root}/kernel/axioms.json"
-baseline = "tiny"
+baseline = "lek"
 
 [models]
 tiny = "local:tiny"
@@ -126,6 +126,9 @@ data = "items.jsonl"
 [generation]
 batch_size = 2
 max_tokens = 6
+
+[margins]
+"gsm8k/accuracy" = 0.5
 "#,
         root = root.display(),
         distill_tokens = size.distill_tokens,
@@ -198,6 +201,16 @@ fn variants_are_built_once_and_a_changed_flag_rebuilds_only_what_depends_on_it()
     let first = files(&dir.join("out"));
     let run: serde_json::Value =
         serde_json::from_slice(&first["run.json"]).expect("run.json is JSON");
+    // `lem report` on the run directory gives the report the run wrote:
+    // run.json records its baseline (not the default one) and margins.
+    assert_eq!(run["report"]["baseline"], "lek");
+    assert_eq!(run["report"]["margins"]["gsm8k/accuracy"], 0.5);
+    for (format, file) in [("md", "report.md"), ("json", "report.json")] {
+        let text = ok(lem(dir, &["report", "out", "--format", format])
+            .output()
+            .unwrap());
+        assert_eq!(text, String::from_utf8_lossy(&first[file]), "{format}");
+    }
     let chain = run["variants"]["lek"]["chain"].as_array().unwrap();
     assert_eq!(chain.len(), 2);
     assert_eq!(chain[0]["step"], "distill");

@@ -582,20 +582,19 @@ impl Plan {
             }
         }
 
-        // 4. What produced it, then the report.
-        self.write_manifest(&open, judge.as_deref(), &scorer_ids)?;
+        // 4. What produced it and how to present it, then the report.
+        let presentation = report::Presentation {
+            metrics: more,
+            baseline: config.baseline.as_ref().map(|b| b.value.clone()),
+            margins: config
+                .margins
+                .iter()
+                .map(|(metric, margin)| (metric.value.clone(), *margin))
+                .collect(),
+        };
+        self.write_manifest(&open, judge.as_deref(), &scorer_ids, &presentation)?;
         let observations = self.run_dir.observations()?;
-        let margins = config
-            .margins
-            .iter()
-            .map(|(metric, margin)| (metric.value.clone(), *margin))
-            .collect();
-        let report = report::build_with(
-            &observations,
-            config.baseline.as_ref().map(|b| b.value.clone()),
-            margins,
-            more,
-        )?;
+        let report = presentation.build(&observations)?;
         for (format, _) in Format::FILES {
             RunDir::write_atomic(
                 &self.run_dir.report(format),
@@ -632,6 +631,7 @@ impl Plan {
         open: &[Arc<OpenModel>],
         judge: Option<&BackendJudge>,
         scorers: &BTreeMap<String, Vec<PluginIdentity>>,
+        presentation: &report::Presentation,
     ) -> Result<()> {
         let config = &self.config;
         let runs: BTreeMap<_, _> = self
@@ -665,6 +665,7 @@ impl Plan {
             "axioms_sha256": config.axioms.as_ref().and_then(|f| lem_core::hash::sha256_file(&f.value).ok()),
             "judge": judge.map(|j| j.identity()),
             "scorers": scorers,
+            "report": presentation.to_json(),
             "generation": {
                 "batch_size": config.generation.batch_size,
                 "max_tokens": config.generation.max_tokens,

@@ -7,9 +7,11 @@
 //! column order (see [`shipped_presentation`]). Every other metric is
 //! presented by the rule in `lem_report::MetricDescriptor::derived`.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use lem_report::{MetricDescriptor, Observation, Report, ReportOptions, Unit};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +69,114 @@ pub fn build_with(
         ..ReportOptions::default()
     };
     Ok(Report::build(observations, &options)?)
+}
+
+/// How a run's report is presented, beyond its observations: the metrics
+/// its own manifests and scorer plugins described, its baseline and its
+/// equivalence margins. `lem run` records it in `run.json` (`report`), so
+/// `lem report RUN_DIR` gives the report the run wrote; its flags override.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Presentation {
+    /// Described metrics by id `BENCHMARK/METRIC`, in column order ([`build_with`]'s `more`).
+    pub metrics: Vec<(String, MetricDescriptor)>,
+    /// The model every other is compared with, when the config named one.
+    pub baseline: Option<String>,
+    /// Equivalence margins by metric id.
+    pub margins: BTreeMap<String, f64>,
+}
+
+impl Presentation {
+    /// The report built from `observations` this way.
+    pub fn build(&self, observations: &[Observation]) -> Result<Report> {
+        build_with(
+            observations,
+            self.baseline.clone(),
+            self.margins.clone(),
+            self.metrics.clone(),
+        )
+    }
+
+    /// As `run.json` records it.
+    pub fn to_json(&self) -> Value {
+        let metrics: Vec<Value> = self
+            .metrics
+            .iter()
+            .map(|(id, d)| {
+                json!({
+                    "id": id,
+                    "range": d.range.map(|(lo, hi)| [lo, hi]),
+                    "higher_is_better": d.higher_is_better,
+                    "unit": match d.unit { Unit::Percent => "percent", Unit::Number => "number" },
+                    "label": d.label,
+                })
+            })
+            .collect();
+        json!({"metrics": metrics, "baseline": self.baseline, "margins": self.margins})
+    }
+
+    /// What the `run.json` at `path` records (its `report`); the default
+    /// for a run directory without one, or one written before lem recorded
+    /// it. A `run.json` that is not what lem writes is an error naming it.
+    pub fn of_run(path: &Path) -> Result<Presentation> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let bad = |what: String| {
+            Error::Invalid(format!(
+                "{}: {what}; it is not a run.json lem wrote (delete it, or rerun `lem run`)",
+                path.display()
+            ))
+        };
+        let run: Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON ({e})")))?;
+        let Some(report) = run.get("report") else {
+            return Ok(Self::default());
+        };
+        let mut out = Presentation {
+            baseline: report["baseline"].as_str().map(str::to_string),
+            ..Self::default()
+        };
+        if let Some(margins) = report["margins"].as_object() {
+            for (id, m) in margins {
+                let m = m
+                    .as_f64()
+                    .ok_or_else(|| bad(format!("margin `{id}` is not a number")))?;
+                out.margins.insert(id.clone(), m);
+            }
+        }
+        for m in report["metrics"].as_array().into_iter().flatten() {
+            let id = m["id"]
+                .as_str()
+                .ok_or_else(|| bad("a metric without an id".into()))?;
+            let range = match &m["range"] {
+                Value::Null => None,
+                r => match (r[0].as_f64(), r[1].as_f64()) {
+                    (Some(lo), Some(hi)) => Some((lo, hi)),
+                    _ => return Err(bad(format!("metric `{id}`: range is not [lo, hi]"))),
+                },
+            };
+            let unit = match m["unit"].as_str() {
+                Some("percent") => Unit::Percent,
+                Some("number") => Unit::Number,
+                other => return Err(bad(format!("metric `{id}`: unit {other:?}"))),
+            };
+            let higher_is_better = m["higher_is_better"]
+                .as_bool()
+                .ok_or_else(|| bad(format!("metric `{id}`: higher_is_better is not true/false")))?;
+            out.metrics.push((
+                id.to_string(),
+                MetricDescriptor {
+                    range,
+                    higher_is_better,
+                    unit,
+                    label: m["label"].as_str().map(str::to_string),
+                    declared: true,
+                },
+            ));
+        }
+        Ok(out)
+    }
 }
 
 /// What `benchmark`'s scorer plugins say of their metrics, for the report:
@@ -166,6 +276,62 @@ pub fn render(report: &Report, format: Format) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_presentation_round_trips_through_run_json() {
+        let p = Presentation {
+            metrics: vec![
+                (
+                    "mine/harm".into(),
+                    MetricDescriptor {
+                        range: Some((0.0, 4.0)),
+                        higher_is_better: false,
+                        unit: Unit::Number,
+                        label: Some("Harm".into()),
+                        declared: true,
+                    },
+                ),
+                (
+                    "mine/ok".into(),
+                    MetricDescriptor {
+                        range: None,
+                        higher_is_better: true,
+                        unit: Unit::Percent,
+                        label: None,
+                        declared: true,
+                    },
+                ),
+            ],
+            baseline: Some("it".into()),
+            margins: BTreeMap::from([("gsm8k/accuracy".into(), 0.02)]),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.json");
+        std::fs::write(
+            &path,
+            json!({"runs": {}, "report": p.to_json()}).to_string(),
+        )
+        .unwrap();
+        assert_eq!(Presentation::of_run(&path).unwrap(), p);
+        // Older run.json (no `report`) and no run.json: the defaults.
+        std::fs::write(&path, r#"{"runs": {}}"#).unwrap();
+        assert_eq!(
+            Presentation::of_run(&path).unwrap(),
+            Presentation::default()
+        );
+        assert_eq!(
+            Presentation::of_run(&dir.path().join("none.json")).unwrap(),
+            Presentation::default()
+        );
+        // A damaged one is an error that names the file.
+        std::fs::write(
+            &path,
+            r#"{"report": {"metrics": [{"id": "a", "unit": "furlongs"}]}}"#,
+        )
+        .unwrap();
+        let err = Presentation::of_run(&path).unwrap_err().to_string();
+        assert!(err.contains("run.json") && err.contains("a"), "{err}");
+    }
 
     #[test]
     fn a_plugins_described_metrics_reach_the_report() {

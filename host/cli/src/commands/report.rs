@@ -1,9 +1,11 @@
 //! `lem report`: the paper's tables with paired statistics against a
 //! baseline, from a run directory or an upstream score file (built by
-//! `lem_eval::report`).
+//! `lem_eval::report`). A run directory's report is presented as its run
+//! recorded (`run.json`: described metrics, baseline, margins).
 
 use anyhow::{Context, Result, bail};
 use lem_eval::RunDir;
+use lem_eval::report::Presentation;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,12 +39,13 @@ pub struct Args {
     /// An upstream score file instead: `{"scores": {benchmark: {model: {item: {metric: value}}}}}`.
     #[arg(long, conflicts_with = "run_dir")]
     scores: Option<PathBuf>,
-    /// The model every other is compared with (default: `base`, `baseline`, else the first).
+    /// The model every other is compared with (default: the run's `baseline`,
+    /// else `base`, `baseline`, else the first model).
     #[arg(long)]
     baseline: Option<String>,
     /// An equivalence margin, `BENCHMARK/METRIC=X` in the metric's own values
     /// (`gsm8k/accuracy=0.02` is 2 points); repeatable. The report then tests
-    /// whether the difference lies within ±X (TOST).
+    /// whether the difference lies within ±X (TOST). Added to a run's own margins.
     #[arg(long = "margin", value_name = "BENCHMARK/METRIC=X")]
     margins: Vec<String>,
     /// Output format.
@@ -55,17 +58,26 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let margins = parse_margins(&args.margins)?;
-    let observations = match (&args.run_dir, &args.scores) {
+    let (observations, mut presentation) = match (&args.run_dir, &args.scores) {
         (_, Some(file)) => {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            lem_report::parse_upstream_scores(&text)
-                .with_context(|| format!("{}", file.display()))?
+            let observations = lem_report::parse_upstream_scores(&text)
+                .with_context(|| format!("{}", file.display()))?;
+            (observations, Presentation::default())
         }
-        (Some(dir), None) => RunDir::new(dir).observations()?,
+        (Some(dir), None) => {
+            let dir = RunDir::new(dir);
+            (dir.observations()?, Presentation::of_run(&dir.manifest())?)
+        }
         (None, None) => bail!("give a run directory, or --scores FILE.json"),
     };
-    let report = lem_eval::report::build(&observations, args.baseline.clone(), margins)?;
+    // The run's own baseline and margins, unless the flags say otherwise.
+    if args.baseline.is_some() {
+        presentation.baseline = args.baseline.clone();
+    }
+    presentation.margins.extend(margins);
+    let report = presentation.build(&observations)?;
     let text = lem_eval::report::render(&report, args.format.into());
     match &args.out {
         Some(path) => RunDir::write_atomic(path, &text)?,
