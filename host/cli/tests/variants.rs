@@ -6,6 +6,7 @@
 //! generation loses nothing a rerun does not finish exactly as an
 //! uninterrupted run does; a bad variant fails before anything runs.
 
+use lem_report::{FieldAgreement, Judged};
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -175,7 +176,55 @@ fn artifacts(dir: &Path) -> Vec<String> {
 fn variants_are_built_once_and_a_changed_flag_rebuilds_only_what_depends_on_it() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    setup(dir, SMALL);
+    let config = setup(dir, SMALL);
+    // A judge calibration for the report to show (as `lem judge calibrate
+    // --out` writes one).
+    let judged = [
+        Judged::Scored {
+            judge: 1.0,
+            reference: 1.0,
+        },
+        Judged::Scored {
+            judge: 0.0,
+            reference: 1.0,
+        },
+        Judged::Scored {
+            judge: 0.0,
+            reference: 0.0,
+        },
+        Judged::Failed {
+            kind: "judge-unparsable".into(),
+        },
+    ];
+    let calibration = lem_report::Calibration {
+        benchmark: "gsm8k".into(),
+        judge: "local:tiny".into(),
+        reference: "reference.json".into(),
+        reference_model: "someone".into(),
+        responses: "responses.jsonl".into(),
+        judged: 4,
+        skipped: 0,
+        limit: None,
+        unmatched_reference_fields: Vec::new(),
+        unmatched_judge_metrics: Vec::new(),
+        resamples: 200,
+        seed: 1,
+        fields: vec![FieldAgreement::compute("accuracy", &judged, 200, 1).unwrap()],
+    };
+    std::fs::write(
+        dir.join("cal.json"),
+        lem_report::calibration::to_json(&calibration).to_string(),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(
+            "baseline = \"lek\"",
+            "baseline = \"lek\"\njudge_calibration = [\"cal.json\"]",
+        ),
+    )
+    .unwrap();
 
     // The dry run lists the three steps to build and the four runs.
     let plan = ok(lem(dir, &["run", "eval.toml", "--dry-run"])
@@ -201,8 +250,17 @@ fn variants_are_built_once_and_a_changed_flag_rebuilds_only_what_depends_on_it()
     let first = files(&dir.join("out"));
     let run: serde_json::Value =
         serde_json::from_slice(&first["run.json"]).expect("run.json is JSON");
+    // The report shows the judge's agreement in every format.
+    let md = String::from_utf8_lossy(&first["report.md"]);
+    assert!(md.contains("## Judge agreement: gsm8k"), "{md}");
+    assert!(
+        String::from_utf8_lossy(&first["report.html"]).contains("<section class=\"agreement\">")
+    );
+    let json: serde_json::Value = serde_json::from_slice(&first["report.json"]).unwrap();
+    assert_eq!(json["judge_agreement"][0]["judge"], "local:tiny");
     // `lem report` on the run directory gives the report the run wrote:
-    // run.json records its baseline (not the default one) and margins.
+    // run.json records its baseline (not the default one), margins and
+    // calibrations.
     assert_eq!(run["report"]["baseline"], "lek");
     assert_eq!(run["report"]["margins"]["gsm8k/accuracy"], 0.5);
     for (format, file) in [("md", "report.md"), ("json", "report.json")] {
@@ -211,6 +269,11 @@ fn variants_are_built_once_and_a_changed_flag_rebuilds_only_what_depends_on_it()
             .unwrap());
         assert_eq!(text, String::from_utf8_lossy(&first[file]), "{format}");
     }
+    // --calibration adds another to the run's own.
+    let two = ok(lem(dir, &["report", "out", "--calibration", "cal.json"])
+        .output()
+        .unwrap());
+    assert_eq!(two.matches("## Judge agreement: gsm8k").count(), 2, "{two}");
     let chain = run["variants"]["lek"]["chain"].as_array().unwrap();
     assert_eq!(chain.len(), 2);
     assert_eq!(chain[0]["step"], "distill");
@@ -445,6 +508,13 @@ fn bad_variants_fail_before_anything_runs_naming_the_line() {
             "  { data = \"distilled\" },\n  { data = \"nowhere\", resume = true, iters",
             "eval.toml:16:",
             "no train.jsonl",
+        ),
+        // a judge calibration that is not there
+        (
+            "baseline = \"lek\"",
+            "baseline = \"lek\"\njudge_calibration = [\"nope.json\"]",
+            "eval.toml:6:",
+            "nope.json",
         ),
         // resume before any stage
         (

@@ -11,6 +11,7 @@
 //! kernel_text = "../kernel/kernel.txt"
 //! axioms = "../kernel/axioms.json"
 //! judge = "local:gemma-3-270m"      # any model spec
+//! judge_calibration = ["cal.json"]  # `lem judge calibrate --out` files: the judge's agreement, in the report
 //! baseline = "gemma"                # report baseline (a run label)
 //!
 //! [models]                          # label → model spec, in report order
@@ -116,6 +117,9 @@ pub struct EvalConfig {
     pub judge_max_tokens: Option<u32>,
     /// Items judged at once.
     pub judge_concurrency: usize,
+    /// Judge calibrations to show in the report (JSON files that `lem
+    /// judge calibrate --out FILE.json` writes), relative to the config.
+    pub judge_calibration: Vec<At<PathBuf>>,
     /// The report's baseline label.
     pub baseline: Option<At<String>>,
     /// The benchmarks.
@@ -171,6 +175,8 @@ struct Raw {
     judge: Option<Spanned<String>>,
     judge_max_tokens: Option<u32>,
     judge_concurrency: Option<usize>,
+    #[serde(default)]
+    judge_calibration: Vec<Spanned<String>>,
     baseline: Option<Spanned<String>>,
     benchmarks: Spanned<Vec<RawBenchmark>>,
     #[serde(default)]
@@ -333,6 +339,7 @@ impl EvalConfig {
             judge: raw.judge.map(at),
             judge_max_tokens: raw.judge_max_tokens,
             judge_concurrency: raw.judge_concurrency.unwrap_or(8),
+            judge_calibration: raw.judge_calibration.into_iter().map(at_path).collect(),
             baseline: raw.baseline.map(at),
             benchmarks,
             generation: raw.generation,

@@ -38,6 +38,8 @@ pub struct Plan {
     candidates: Vec<Candidate>,
     variants: VariantPlan,
     run_dir: RunDir,
+    /// The judge calibrations the config names, read.
+    judge_agreement: Vec<lem_report::Calibration>,
 }
 
 /// A benchmark of the plan, resolved, its plugins loaded.
@@ -312,6 +314,14 @@ impl Plan {
                 )
                 .into());
         }
+        let judge_agreement = config
+            .judge_calibration
+            .iter()
+            .map(|file| {
+                report::read_calibration(&file.value)
+                    .map_err(|e| config.error(file.line, format!("judge_calibration {e}")))
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok(Plan {
             run_dir,
             config,
@@ -320,6 +330,7 @@ impl Plan {
             benchmarks,
             candidates,
             variants,
+            judge_agreement,
         })
     }
 
@@ -591,6 +602,7 @@ impl Plan {
                 .iter()
                 .map(|(metric, margin)| (metric.value.clone(), *margin))
                 .collect(),
+            judge_agreement: self.judge_agreement.clone(),
         };
         self.write_manifest(&open, judge.as_deref(), &scorer_ids, &presentation)?;
         let observations = self.run_dir.observations()?;

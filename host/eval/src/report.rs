@@ -8,6 +8,7 @@
 //! presented by the rule in `lem_report::MetricDescriptor::derived`.
 
 use crate::error::{Error, Result};
+use lem_report::calibration::{self, Calibration};
 use lem_report::{MetricDescriptor, Observation, Report, ReportOptions, Unit};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -33,67 +34,47 @@ impl Format {
     ];
 }
 
-/// The report of `observations` against `baseline` (default: `base`,
-/// `baseline`, else the first model), with equivalence `margins` by metric
-/// id (`BENCHMARK/METRIC`).
-pub fn build(
-    observations: &[Observation],
-    baseline: Option<String>,
-    margins: BTreeMap<String, f64>,
-) -> Result<Report> {
-    build_with(observations, baseline, margins, Vec::new())
-}
-
-/// [`build`], presenting also `more` metrics (id `BENCHMARK/METRIC` and
-/// descriptor, in column order) where the shipped manifests say nothing of
-/// them: a run's own manifests' `[[metrics]]`, then what its scorer plugins
-/// describe (contract 0.2.0). A manifest's word wins over a plugin's.
-pub fn build_with(
-    observations: &[Observation],
-    baseline: Option<String>,
-    margins: BTreeMap<String, f64>,
-    more: Vec<(String, MetricDescriptor)>,
-) -> Result<Report> {
-    let (mut order, mut descriptors) = shipped_presentation();
-    for (id, descriptor) in more {
-        if let std::collections::btree_map::Entry::Vacant(slot) = descriptors.entry(id.clone()) {
-            order.push(id);
-            slot.insert(descriptor);
-        }
-    }
-    let options = ReportOptions {
-        baseline,
-        order,
-        descriptors,
-        margins,
-        ..ReportOptions::default()
-    };
-    Ok(Report::build(observations, &options)?)
-}
-
 /// How a run's report is presented, beyond its observations: the metrics
 /// its own manifests and scorer plugins described, its baseline and its
 /// equivalence margins. `lem run` records it in `run.json` (`report`), so
 /// `lem report RUN_DIR` gives the report the run wrote; its flags override.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Presentation {
-    /// Described metrics by id `BENCHMARK/METRIC`, in column order ([`build_with`]'s `more`).
+    /// Metrics the shipped manifests say nothing of (id `BENCHMARK/METRIC`
+    /// and descriptor, in column order): a run's own manifests'
+    /// `[[metrics]]`, then what its scorer plugins describe (contract
+    /// 0.2.0). The shipped manifests' word wins.
     pub metrics: Vec<(String, MetricDescriptor)>,
-    /// The model every other is compared with, when the config named one.
+    /// The model every other is compared with; `None`: `base`, `baseline`,
+    /// else the first model.
     pub baseline: Option<String>,
     /// Equivalence margins by metric id.
     pub margins: BTreeMap<String, f64>,
+    /// How far the judge agrees with a reference judge
+    /// (`lem judge calibrate`), one per benchmark calibrated.
+    pub judge_agreement: Vec<Calibration>,
 }
 
 impl Presentation {
-    /// The report built from `observations` this way.
+    /// The report of `observations`, presented this way.
     pub fn build(&self, observations: &[Observation]) -> Result<Report> {
-        build_with(
-            observations,
-            self.baseline.clone(),
-            self.margins.clone(),
-            self.metrics.clone(),
-        )
+        let (mut order, mut descriptors) = shipped_presentation();
+        for (id, descriptor) in &self.metrics {
+            if let std::collections::btree_map::Entry::Vacant(slot) = descriptors.entry(id.clone())
+            {
+                order.push(id.clone());
+                slot.insert(descriptor.clone());
+            }
+        }
+        let options = ReportOptions {
+            baseline: self.baseline.clone(),
+            order,
+            descriptors,
+            margins: self.margins.clone(),
+            judge_agreement: self.judge_agreement.clone(),
+            ..ReportOptions::default()
+        };
+        Ok(Report::build(observations, &options)?)
     }
 
     /// As `run.json` records it.
@@ -111,7 +92,13 @@ impl Presentation {
                 })
             })
             .collect();
-        json!({"metrics": metrics, "baseline": self.baseline, "margins": self.margins})
+        let agreement: Vec<Value> = self
+            .judge_agreement
+            .iter()
+            .map(calibration::to_json)
+            .collect();
+        json!({"metrics": metrics, "baseline": self.baseline, "margins": self.margins,
+               "judge_agreement": agreement})
     }
 
     /// What the `run.json` at `path` records (its `report`); the default
@@ -145,6 +132,10 @@ impl Presentation {
                 out.margins.insert(id.clone(), m);
             }
         }
+        for c in report["judge_agreement"].as_array().into_iter().flatten() {
+            out.judge_agreement
+                .push(calibration::from_json(c).map_err(|e| bad(e.to_string()))?);
+        }
         for m in report["metrics"].as_array().into_iter().flatten() {
             let id = m["id"]
                 .as_str()
@@ -177,6 +168,15 @@ impl Presentation {
         }
         Ok(out)
     }
+}
+
+/// The calibration `lem judge calibrate --out FILE.json` wrote at `path`;
+/// the error says which file and what is wrong.
+pub fn read_calibration(path: &Path) -> std::result::Result<lem_report::Calibration, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: not JSON ({e})", path.display()))?;
+    lem_report::calibration::from_json(&value).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// What `benchmark`'s scorer plugins say of their metrics, for the report:
@@ -304,6 +304,7 @@ mod tests {
             ],
             baseline: Some("it".into()),
             margins: BTreeMap::from([("gsm8k/accuracy".into(), 0.02)]),
+            judge_agreement: Vec::new(),
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run.json");
@@ -369,8 +370,12 @@ mod tests {
         };
         let mut all = more.clone();
         all.extend(gsm);
-        let report =
-            build_with(&[obs("x", 1.0), obs("y", 3.0)], None, BTreeMap::new(), all).unwrap();
+        let report = Presentation {
+            metrics: all,
+            ..Presentation::default()
+        }
+        .build(&[obs("x", 1.0), obs("y", 3.0)])
+        .unwrap();
         let json = lem_report::to_json(&report).to_string();
         assert!(json.contains("mine/harm"), "{json}");
     }

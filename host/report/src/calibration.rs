@@ -250,9 +250,18 @@ fn list_or_none(names: &[String]) -> String {
 /// The calibration as Markdown: a heading, what was compared, the table
 /// (one row per field) and the method.
 pub fn to_markdown(c: &Calibration) -> String {
+    markdown(c, "# Judge calibration")
+}
+
+/// [`to_markdown`] as a section of a report (`## Judge agreement: ...`).
+pub fn to_markdown_section(c: &Calibration) -> String {
+    markdown(c, "## Judge agreement")
+}
+
+fn markdown(c: &Calibration, heading: &str) -> String {
     use crate::markdown::escape;
     let mut out = String::new();
-    let _ = writeln!(out, "# Judge calibration: {}\n", escape(&c.benchmark));
+    let _ = writeln!(out, "{heading}: {}\n", escape(&c.benchmark));
     let _ = writeln!(
         out,
         "Judge **{}** against the reference scores of model **{}** in {}: {} responses of {} \
@@ -365,6 +374,118 @@ pub fn to_json(c: &Calibration) -> Value {
     })
 }
 
+/// A calibration back from [`to_json`]'s object, so a report can carry
+/// one (`lem report --calibration FILE.json`). Every statistic is read as
+/// written; nothing is recomputed.
+pub fn from_json(v: &Value) -> Result<Calibration, ReportError> {
+    let bad = |what: &str| ReportError::Calibration(what.to_string());
+    let text = |v: &Value, key: &str| -> Result<String, ReportError> {
+        v[key]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| bad(&format!("`{key}` is not text")))
+    };
+    let count = |v: &Value, key: &str| -> Result<usize, ReportError> {
+        v[key]
+            .as_u64()
+            .map(|n| n as usize)
+            .ok_or_else(|| bad(&format!("`{key}` is not a whole number")))
+    };
+    let number = |v: &Value, key: &str| -> Result<Option<f64>, ReportError> {
+        match &v[key] {
+            Value::Null => Ok(None),
+            x => x
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| bad(&format!("`{key}` is not a number"))),
+        }
+    };
+    let estimate = |v: &Value, key: &str| -> Result<Estimate, ReportError> {
+        let e = &v[key];
+        if !e.is_object() {
+            return Err(bad(&format!("`{key}` is not {{\"value\", \"ci95\"}}")));
+        }
+        let ci95 = match &e["ci95"] {
+            Value::Null => None,
+            ci => match (ci[0].as_f64(), ci[1].as_f64()) {
+                (Some(lo), Some(hi)) => Some((lo, hi)),
+                _ => return Err(bad(&format!("`{key}.ci95` is not [lo, hi]"))),
+            },
+        };
+        Ok(Estimate {
+            value: number(e, "value")?,
+            ci95,
+        })
+    };
+    let texts = |key: &str| -> Result<Vec<String>, ReportError> {
+        v[key]
+            .as_array()
+            .ok_or_else(|| bad(&format!("`{key}` is not a list")))?
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| bad(&format!("`{key}` holds a non-text")))
+            })
+            .collect()
+    };
+    let mut fields = Vec::new();
+    for f in v["fields"]
+        .as_array()
+        .ok_or_else(|| bad("`fields` is not a list"))?
+    {
+        let failed = &f["failed"];
+        let mut failures = BTreeMap::new();
+        for (kind, n) in failed["by_kind"]
+            .as_object()
+            .ok_or_else(|| bad("`failed.by_kind` is not an object"))?
+        {
+            let n = n
+                .as_u64()
+                .ok_or_else(|| bad("`failed.by_kind` holds a non-count"))?;
+            failures.insert(kind.clone(), n as usize);
+        }
+        fields.push(FieldAgreement {
+            field: text(f, "field")?,
+            agreement: Agreement {
+                n: count(f, "n")?,
+                judge_mean: number(f, "judge_mean")?,
+                reference_mean: number(f, "reference_mean")?,
+                spearman: estimate(f, "spearman")?,
+                kendall_tau_b: estimate(f, "kendall_tau_b")?,
+                qwk: estimate(f, "qwk")?,
+                mae: estimate(f, "mae")?,
+                exact: estimate(f, "exact")?,
+                within_one: estimate(f, "within_one")?,
+                bias: estimate(f, "bias")?,
+            },
+            failed: count(failed, "count")?,
+            failures,
+            failed_rate: estimate(failed, "rate")?,
+        });
+    }
+    Ok(Calibration {
+        benchmark: text(v, "benchmark")?,
+        judge: text(v, "judge")?,
+        reference: text(&v["reference"], "file")?,
+        reference_model: text(&v["reference"], "model")?,
+        responses: text(v, "responses")?,
+        judged: count(v, "judged")?,
+        skipped: count(v, "skipped_no_reference")?,
+        limit: match &v["limit"] {
+            Value::Null => None,
+            _ => Some(count(v, "limit")?),
+        },
+        unmatched_reference_fields: texts("unmatched_reference_fields")?,
+        unmatched_judge_metrics: texts("unmatched_judge_metrics")?,
+        resamples: count(&v["method"], "resamples")?,
+        seed: v["method"]["seed"]
+            .as_u64()
+            .ok_or_else(|| bad("`method.seed` is not a whole number"))?,
+        fields,
+    })
+}
+
 /// The calibration as an HTML fragment for a report: `<section
 /// class="agreement">` with a heading, what was compared, `<table
 /// class="agreement">` (one row per field, intervals in `<span
@@ -465,6 +586,22 @@ pub fn to_html(c: &Calibration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_back_what_it_writes() {
+        let mut failing = field();
+        failing.failed = 2;
+        failing.failures.insert("judge-unparsable".into(), 2);
+        let mut c = calibration(vec![field(), failing]);
+        c.limit = Some(50);
+        assert_eq!(from_json(&to_json(&c)).unwrap(), c);
+        c.limit = None;
+        assert_eq!(from_json(&to_json(&c)).unwrap(), c);
+        let mut broken = to_json(&c);
+        broken["fields"][0]["qwk"] = json!(0.5);
+        let err = from_json(&broken).unwrap_err().to_string();
+        assert!(err.contains("`qwk`"), "{err}");
+    }
 
     fn scored(judge: f64, reference: f64) -> Judged {
         Judged::Scored { judge, reference }

@@ -31,6 +31,10 @@ pub enum ReportError {
     /// There is nothing to report on.
     #[error("no observations: nothing to report")]
     Empty,
+    /// A judge calibration (the JSON `lem judge calibrate` writes) that does
+    /// not read.
+    #[error("judge calibration: {0}; give the JSON `lem judge calibrate --out FILE.json` writes")]
+    Calibration(String),
     /// The requested baseline model has no observations.
     #[error("baseline model `{baseline}` is not in the input; models are: {}", models.join(", "))]
     UnknownBaseline {

@@ -122,6 +122,9 @@ pub fn to_html(report: &Report) -> String {
     let _ = writeln!(out, "</section>");
     domains_table(&mut out, report);
     unscored(&mut out, report);
+    for c in report.judge_agreement() {
+        out.push_str(&crate::calibration::to_html_section(c));
+    }
     item_browser(&mut out, report, &anchors);
     let _ = writeln!(out, "<script>{SCRIPT}</script>\n</body>\n</html>");
     out

@@ -16,7 +16,8 @@
 //!             "flips": {"threshold", "up": [ITEM], "down": [ITEM]}, "mdd",
 //!             "bounds": {"n", "worst", "best", "verdict_could_change"}|null}}},
 //!  "domains": {MODEL: {DOMAIN: {"BENCHMARK/METRIC": {"mean", "ci95", "n", "failures", "bounds"}}}},
-//!  "unscored": [{"benchmark", "scorer", "model", "failures"}]}
+//!  "unscored": [{"benchmark", "scorer", "model", "failures"}],
+//!  "judge_agreement": [CALIBRATION]}   (as `lem judge calibrate --json` prints it)
 //! ```
 //!
 //! Values are the raw metric values (a percent metric is a fraction here).
@@ -124,6 +125,11 @@ pub fn to_json(report: &Report) -> Value {
         "paired": paired,
         "domains": domains,
         "unscored": unscored,
+        "judge_agreement": report
+            .judge_agreement()
+            .iter()
+            .map(crate::calibration::to_json)
+            .collect::<Vec<_>>(),
     })
 }
 
@@ -188,6 +194,7 @@ mod tests {
                 "baseline",
                 "differential",
                 "domains",
+                "judge_agreement",
                 "method",
                 "metrics",
                 "models",

@@ -168,6 +168,9 @@ pub fn to_markdown(report: &Report) -> String {
             );
         }
     }
+    for c in report.judge_agreement() {
+        let _ = write!(out, "\n{}", crate::calibration::to_markdown_section(c));
+    }
     out
 }
 

@@ -388,6 +388,9 @@ pub struct ReportOptions {
     pub descriptors: BTreeMap<String, MetricDescriptor>,
     /// Equivalence margins by metric id, in the metric's own values.
     pub margins: BTreeMap<String, f64>,
+    /// How far the run's judge agrees with a reference judge, per benchmark
+    /// calibrated (`lem judge calibrate`): shown after the tables.
+    pub judge_agreement: Vec<crate::Calibration>,
 }
 
 impl Default for ReportOptions {
@@ -400,6 +403,7 @@ impl Default for ReportOptions {
             order: Vec::new(),
             descriptors: BTreeMap::new(),
             margins: BTreeMap::new(),
+            judge_agreement: Vec::new(),
         }
     }
 }
@@ -421,6 +425,7 @@ pub struct Report {
     resamples: usize,
     seed: u64,
     permutations: usize,
+    judge_agreement: Vec<crate::Calibration>,
 }
 
 /// Values and failures of one cell while building.
@@ -650,7 +655,13 @@ impl Report {
             resamples: options.resamples,
             seed: options.seed,
             permutations: options.permutations,
+            judge_agreement: options.judge_agreement.clone(),
         })
+    }
+
+    /// The judge calibrations given with the report.
+    pub fn judge_agreement(&self) -> &[crate::Calibration] {
+        &self.judge_agreement
     }
 
     /// The model the others are compared with.

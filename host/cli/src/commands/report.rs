@@ -48,6 +48,10 @@ pub struct Args {
     /// whether the difference lies within ±X (TOST). Added to a run's own margins.
     #[arg(long = "margin", value_name = "BENCHMARK/METRIC=X")]
     margins: Vec<String>,
+    /// A judge calibration to show (the JSON `lem judge calibrate --out
+    /// FILE.json` writes); repeatable. Added to a run's own.
+    #[arg(long = "calibration", value_name = "FILE.json")]
+    calibrations: Vec<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Md)]
     format: Format,
@@ -77,6 +81,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         presentation.baseline = args.baseline.clone();
     }
     presentation.margins.extend(margins);
+    for file in &args.calibrations {
+        presentation
+            .judge_agreement
+            .push(lem_eval::report::read_calibration(file).map_err(anyhow::Error::msg)?);
+    }
     let report = presentation.build(&observations)?;
     let text = lem_eval::report::render(&report, args.format.into());
     match &args.out {
