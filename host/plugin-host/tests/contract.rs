@@ -457,6 +457,16 @@ fn kernels_and_benchmark_plugins_of_either_version_load_and_run() {
         ..KernelConfig::default()
     };
     let question = [ChatMessage::new("user", "2+2?")];
+    // Both 0.2.0 guests are built with the SDK's 0.2.0 kernel and
+    // benchmark APIs: components of that contract and world.
+    for (guest, world) in [("kernel-v2", "kernel"), ("benchmark-v2", "benchmark")] {
+        let bytes = std::fs::read(lem_bundled::test_plugin(guest)).unwrap();
+        let info = lem_plugin_host::inspect::inspect(guest, &bytes).unwrap();
+        assert_eq!(
+            (info.wit_version.as_str(), info.world.as_str()),
+            ("0.2.0", world)
+        );
+    }
     let v2 = Kernel::load(&rt, &test_guest("kernel-v2"), Policy::default()).unwrap();
     assert_eq!(v2.info().name, "kernel-v2");
     assert!(v2.info().metrics.is_empty());

@@ -14,7 +14,8 @@
 //!   JSON schema and come back with value distributions, that describe
 //!   their metrics' ranges, and that receive their manifest options and the
 //!   messages sent to the model. [`rubric::declarative`] builds a whole
-//!   judged scorer on it from a few declarations.
+//!   judged scorer on it from a few declarations. Kernels and benchmarks
+//!   are as in 0.1.0, with 0.2.0's `plugin-info`.
 //!
 //! The records both versions share (items, messages, metrics, score cards,
 //! plugin errors) are one set of Rust types, so helpers work with either.
@@ -102,6 +103,56 @@ pub mod __bindings {
                 "lem:plugin/types@0.2.0/metric": crate::__bindings::scorer::lem::plugin::types::Metric,
                 "lem:plugin/types@0.2.0/score-card": crate::__bindings::scorer::lem::plugin::types::ScoreCard,
                 "lem:plugin/types@0.2.0/plugin-error": crate::__bindings::scorer::lem::plugin::types::PluginError,
+            },
+        });
+    }
+    /// The kernel world of contract 0.2.0 (included under another name for
+    /// the same reason as the scorer's); its records are the scorer
+    /// bindings' own.
+    pub mod v0_2_0_kernel {
+        wit_bindgen::generate!({
+            inline: "package lem:sdk; world kernel-v0-2-0 { include lem:plugin/kernel@0.2.0; }",
+            path: "../../wit/lem-plugin-0.2.0",
+            world: "lem:sdk/kernel-v0-2-0",
+            generate_all,
+            pub_export_macro: true,
+            export_macro_name: "export_kernel_raw_v0_2_0",
+            default_bindings_module: "lem_plugin_sdk::__bindings::v0_2_0_kernel",
+            with: {
+                "lem:plugin/types@0.2.0/metric-unit": crate::__bindings::v0_2_0_scorer::lem::plugin::types::MetricUnit,
+                "lem:plugin/types@0.2.0/metric-range": crate::__bindings::v0_2_0_scorer::lem::plugin::types::MetricRange,
+                "lem:plugin/types@0.2.0/metric-descriptor": crate::__bindings::v0_2_0_scorer::lem::plugin::types::MetricDescriptor,
+                "lem:plugin/types@0.2.0/plugin-info": crate::__bindings::v0_2_0_scorer::lem::plugin::types::PluginInfo,
+                "lem:plugin/types@0.2.0/item": crate::__bindings::scorer::lem::plugin::types::Item,
+                "lem:plugin/types@0.2.0/message": crate::__bindings::scorer::lem::plugin::types::Message,
+                "lem:plugin/types@0.2.0/metric": crate::__bindings::scorer::lem::plugin::types::Metric,
+                "lem:plugin/types@0.2.0/score-card": crate::__bindings::scorer::lem::plugin::types::ScoreCard,
+                "lem:plugin/types@0.2.0/plugin-error": crate::__bindings::scorer::lem::plugin::types::PluginError,
+                "lem:plugin/log@0.2.0": crate::__bindings::v0_2_0_scorer::lem::plugin::log,
+            },
+        });
+    }
+    /// The benchmark world of contract 0.2.0, as the kernel's.
+    pub mod v0_2_0_benchmark {
+        wit_bindgen::generate!({
+            inline: "package lem:sdk; world benchmark-v0-2-0 { include lem:plugin/benchmark@0.2.0; }",
+            path: "../../wit/lem-plugin-0.2.0",
+            world: "lem:sdk/benchmark-v0-2-0",
+            generate_all,
+            pub_export_macro: true,
+            export_macro_name: "export_benchmark_raw_v0_2_0",
+            default_bindings_module: "lem_plugin_sdk::__bindings::v0_2_0_benchmark",
+            with: {
+                "lem:plugin/types@0.2.0/metric-unit": crate::__bindings::v0_2_0_scorer::lem::plugin::types::MetricUnit,
+                "lem:plugin/types@0.2.0/metric-range": crate::__bindings::v0_2_0_scorer::lem::plugin::types::MetricRange,
+                "lem:plugin/types@0.2.0/metric-descriptor": crate::__bindings::v0_2_0_scorer::lem::plugin::types::MetricDescriptor,
+                "lem:plugin/types@0.2.0/plugin-info": crate::__bindings::v0_2_0_scorer::lem::plugin::types::PluginInfo,
+                "lem:plugin/types@0.2.0/item": crate::__bindings::scorer::lem::plugin::types::Item,
+                "lem:plugin/types@0.2.0/message": crate::__bindings::scorer::lem::plugin::types::Message,
+                "lem:plugin/types@0.2.0/metric": crate::__bindings::scorer::lem::plugin::types::Metric,
+                "lem:plugin/types@0.2.0/score-card": crate::__bindings::scorer::lem::plugin::types::ScoreCard,
+                "lem:plugin/types@0.2.0/plugin-error": crate::__bindings::scorer::lem::plugin::types::PluginError,
+                "lem:plugin/log@0.2.0": crate::__bindings::v0_2_0_scorer::lem::plugin::log,
             },
         });
     }

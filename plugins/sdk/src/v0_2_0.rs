@@ -1,4 +1,5 @@
-//! Contract `lem:plugin@0.2.0` (`wit/lem-plugin-0.2.0`), scorers.
+//! Contract `lem:plugin@0.2.0` (`wit/lem-plugin-0.2.0`): scorers, kernels
+//! and benchmarks.
 //!
 //! What a 0.2.0 scorer gets over a 0.1.0 one:
 //!
@@ -15,6 +16,12 @@
 //! stay hidden, so a later contract can keep the same trait), then call
 //! [`export_scorer!`](crate::v0_2_0::export_scorer). For a judged rubric,
 //! [`crate::rubric::declarative`] does all of it from a few declarations.
+//!
+//! Kernels ([`kernel::Kernel`], [`export_kernel!`](crate::v0_2_0::export_kernel))
+//! and benchmarks ([`benchmark::Benchmark`],
+//! [`export_benchmark!`](crate::v0_2_0::export_benchmark)) work as in 0.1.0;
+//! their [`PluginInfo`] is 0.2.0's, with no metrics
+//! ([`PluginInfo::kernel`], [`PluginInfo::benchmark`]).
 //!
 //! ```no_run
 //! use lem_plugin_sdk::v0_2_0::scorer::{
@@ -66,6 +73,71 @@ pub mod scorer {
             context: ScoreContext,
         ) -> Result<ScoreCard, PluginError>;
     }
+}
+
+/// Exports a [`kernel::Kernel`] implementation as the component's 0.2.0
+/// kernel (only on wasm32, as [`export_scorer!`]).
+pub use crate::__export_kernel_v0_2_0 as export_kernel;
+
+/// Exports a [`benchmark::Benchmark`] implementation as the component's
+/// 0.2.0 benchmark (only on wasm32, as [`export_scorer!`]).
+pub use crate::__export_benchmark_v0_2_0 as export_benchmark;
+
+/// Kernel plugins: implement [`kernel::Kernel`], then call [`export_kernel!`].
+pub mod kernel {
+    pub use super::{Message, PluginError, PluginInfo};
+    pub use crate::__bindings::v0_2_0_kernel::exports::lem::plugin::kernel_api::KernelConfig;
+
+    /// A kernel of contract 0.2.0: rewrites the messages sent to a model.
+    pub trait Kernel {
+        /// What the plugin is ([`PluginInfo::kernel`]).
+        fn describe() -> PluginInfo;
+
+        /// The messages to send instead of `messages`; `config` holds the
+        /// kernel text, the axioms and the eval config's options.
+        fn apply(messages: Vec<Message>, config: KernelConfig)
+        -> Result<Vec<Message>, PluginError>;
+    }
+
+    impl KernelConfig {
+        /// The value of option `key`, if set (the last one if twice).
+        pub fn option(&self, key: &str) -> Option<&str> {
+            super::last(&self.options, key)
+        }
+    }
+}
+
+/// Benchmark plugins: implement [`benchmark::Benchmark`], then call [`export_benchmark!`].
+pub mod benchmark {
+    pub use super::{Item, Message, PluginError, PluginInfo};
+    pub use crate::__bindings::v0_2_0_benchmark::exports::lem::plugin::benchmark_api::PromptConfig;
+
+    /// A benchmark of contract 0.2.0: turns an item's record into the
+    /// messages sent to the model.
+    pub trait Benchmark {
+        /// What the plugin is ([`PluginInfo::benchmark`]).
+        fn describe() -> PluginInfo;
+
+        /// The messages for `item`; `config` holds the manifest's prompt
+        /// settings and options.
+        fn prompt(item: Item, config: PromptConfig) -> Result<Vec<Message>, PluginError>;
+    }
+
+    impl PromptConfig {
+        /// The value of option `key`, if set (the last one if twice).
+        pub fn option(&self, key: &str) -> Option<&str> {
+            super::last(&self.options, key)
+        }
+    }
+}
+
+/// The last value of `key` in `options`.
+fn last<'a>(options: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    options
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// The host's judge. The host routes requests to the judge configured for
@@ -124,6 +196,16 @@ impl PluginInfo {
         }
     }
 
+    /// Describes a kernel (no metrics, no judge).
+    pub fn kernel(name: &str, version: &str) -> Self {
+        Self::scorer(name, version, [])
+    }
+
+    /// Describes a benchmark (no metrics, no judge).
+    pub fn benchmark(name: &str, version: &str) -> Self {
+        Self::scorer(name, version, [])
+    }
+
     /// Sets the one-line description.
     pub fn with_description(mut self, description: &str) -> Self {
         self.description = description.into();
@@ -179,11 +261,7 @@ impl ScoreContext {
     /// The value of option `key`, if the manifest sets it (the last one if
     /// twice).
     pub fn option(&self, key: &str) -> Option<&str> {
-        self.options
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        last(&self.options, key)
     }
 }
 
@@ -221,6 +299,78 @@ macro_rules! __export_scorer_v0_2_0 {
         #[doc(hidden)]
         pub fn __lem_exported_scorer() -> $crate::v0_2_0::PluginInfo {
             <$ty as $crate::v0_2_0::scorer::Scorer>::describe()
+        }
+    };
+}
+
+/// The macro behind [`export_kernel`], as [`export_scorer`]'s.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_kernel_v0_2_0 {
+    ($ty:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        #[doc(hidden)]
+        pub struct __LemKernelV0_2_0;
+
+        #[cfg(target_arch = "wasm32")]
+        impl $crate::__bindings::v0_2_0_kernel::exports::lem::plugin::kernel_api::Guest
+            for __LemKernelV0_2_0
+        {
+            fn describe() -> $crate::v0_2_0::PluginInfo {
+                <$ty as $crate::v0_2_0::kernel::Kernel>::describe()
+            }
+            fn apply(
+                messages: ::std::vec::Vec<$crate::Message>,
+                config: $crate::v0_2_0::kernel::KernelConfig,
+            ) -> ::std::result::Result<::std::vec::Vec<$crate::Message>, $crate::PluginError> {
+                <$ty as $crate::v0_2_0::kernel::Kernel>::apply(messages, config)
+            }
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        $crate::__bindings::v0_2_0_kernel::export_kernel_raw_v0_2_0!(__LemKernelV0_2_0);
+
+        /// Natively, the exported implementation is reachable from here.
+        #[cfg(not(target_arch = "wasm32"))]
+        #[doc(hidden)]
+        pub fn __lem_exported_kernel() -> $crate::v0_2_0::PluginInfo {
+            <$ty as $crate::v0_2_0::kernel::Kernel>::describe()
+        }
+    };
+}
+
+/// The macro behind [`export_benchmark`], as [`export_scorer`]'s.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_benchmark_v0_2_0 {
+    ($ty:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        #[doc(hidden)]
+        pub struct __LemBenchmarkV0_2_0;
+
+        #[cfg(target_arch = "wasm32")]
+        impl $crate::__bindings::v0_2_0_benchmark::exports::lem::plugin::benchmark_api::Guest
+            for __LemBenchmarkV0_2_0
+        {
+            fn describe() -> $crate::v0_2_0::PluginInfo {
+                <$ty as $crate::v0_2_0::benchmark::Benchmark>::describe()
+            }
+            fn prompt(
+                item: $crate::Item,
+                config: $crate::v0_2_0::benchmark::PromptConfig,
+            ) -> ::std::result::Result<::std::vec::Vec<$crate::Message>, $crate::PluginError> {
+                <$ty as $crate::v0_2_0::benchmark::Benchmark>::prompt(item, config)
+            }
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        $crate::__bindings::v0_2_0_benchmark::export_benchmark_raw_v0_2_0!(__LemBenchmarkV0_2_0);
+
+        /// Natively, the exported implementation is reachable from here.
+        #[cfg(not(target_arch = "wasm32"))]
+        #[doc(hidden)]
+        pub fn __lem_exported_benchmark() -> $crate::v0_2_0::PluginInfo {
+            <$ty as $crate::v0_2_0::benchmark::Benchmark>::describe()
         }
     };
 }

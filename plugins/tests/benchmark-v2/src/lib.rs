@@ -1,33 +1,17 @@
-//! A benchmark plugin of contract 0.2.0: the prompt field of the record as
-//! the user turn, after the system text; an item `no-user` gets a system
-//! turn only, and a record that is not JSON is `invalid-input`.
+//! A benchmark plugin of contract 0.2.0, built with the SDK's 0.2.0
+//! benchmark API: the prompt field of the record as the user turn, after
+//! the system text; an item `no-user` gets a system turn only, and a record
+//! that is not JSON is `invalid-input`.
 
-wit_bindgen::generate!({
-    path: "../../../wit/lem-plugin-0.2.0",
-    world: "benchmark",
-});
-
-use exports::lem::plugin::benchmark_api::{Guest, PromptConfig};
-use lem::plugin::types::{Item, Message, PluginError, PluginInfo};
+use lem_plugin_sdk::v0_2_0::benchmark::{
+    Benchmark, Item, Message, PluginError, PluginInfo, PromptConfig,
+};
 
 struct BenchmarkV2;
 
-fn message(role: &str, content: String) -> Message {
-    Message {
-        role: role.into(),
-        content,
-    }
-}
-
-impl Guest for BenchmarkV2 {
+impl Benchmark for BenchmarkV2 {
     fn describe() -> PluginInfo {
-        PluginInfo {
-            name: "benchmark-v2".into(),
-            version: "0.2.0".into(),
-            description: "a 0.2.0 benchmark plugin".into(),
-            metrics: Vec::new(),
-            needs_judge: false,
-        }
+        PluginInfo::benchmark("benchmark-v2", "0.2.0").with_description("a 0.2.0 benchmark plugin")
     }
 
     fn prompt(item: Item, config: PromptConfig) -> Result<Vec<Message>, PluginError> {
@@ -35,14 +19,16 @@ impl Guest for BenchmarkV2 {
             .map_err(|e| PluginError::InvalidInput(format!("not JSON: {e}")))?;
         let system = config.system.unwrap_or_default();
         if item.id == "no-user" {
-            return Ok(vec![message("system", system)]);
+            return Ok(vec![Message::new("system", &system)]);
         }
         let prompt = record[config.prompt_field.as_str()]
             .as_str()
-            .unwrap_or_default()
-            .to_string();
-        Ok(vec![message("system", system), message("user", prompt)])
+            .unwrap_or_default();
+        Ok(vec![
+            Message::new("system", &system),
+            Message::new("user", prompt),
+        ])
     }
 }
 
-export!(BenchmarkV2);
+lem_plugin_sdk::v0_2_0::export_benchmark!(BenchmarkV2);
