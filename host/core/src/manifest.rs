@@ -193,6 +193,12 @@ pub struct PluginRef {
     /// Values are strings, as kernels' and benchmarks' options are.
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// Metrics this scorer returns that its `describe()` cannot name,
+    /// because its options define them (the shipped `rubric-judge`'s
+    /// `fields`). Each must be described in the manifest's `[[metrics]]`;
+    /// the host then accepts them from this scorer as declared.
+    #[serde(default)]
+    pub metrics: Vec<String>,
 }
 
 impl PluginRef {
@@ -320,6 +326,23 @@ impl BenchmarkManifest {
                 ));
             }
         }
+        for scorer in &manifest.scorers {
+            for name in &scorer.metrics {
+                if !manifest.metrics.iter().any(|m| &m.name == name) {
+                    let line = text
+                        .find(&format!("\"{name}\""))
+                        .map_or(1, |at| line_of(text, at));
+                    return Err(invalid(
+                        line,
+                        format!(
+                            "scorer `{}` returns metric `{name}`, which no [[metrics]] entry \
+                             describes: add one (name, range, higher_is_better)",
+                            scorer.plugin
+                        ),
+                    ));
+                }
+            }
+        }
         manifest.base_dir = base_dir.to_owned();
         Ok(manifest)
     }
@@ -354,6 +377,33 @@ mod tests {
             e.contains("b.toml:3:") && e.contains("lowest < highest"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_scorers_own_metrics_must_be_described() {
+        let ok = "name = \"x\"\n[[scorers]]\nplugin = \"rubric-judge\"\nmetrics = [\"clarity\"]\n[[metrics]]\nname = \"clarity\"\nrange = [1, 10]\n";
+        let m = BenchmarkManifest::parse(ok, Path::new("x.toml"), Path::new(".")).unwrap();
+        assert_eq!(m.scorers[0].metrics, ["clarity"]);
+        let bad = "name = \"x\"\n[[scorers]]\nplugin = \"rubric-judge\"\nmetrics = [\"clarity\"]\n";
+        let e = BenchmarkManifest::parse(bad, Path::new("x.toml"), Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("x.toml:4:") && e.contains("no [[metrics]] entry"),
+            "{e}"
+        );
+    }
+
+    /// The example rubric that is only a manifest reads.
+    #[test]
+    fn the_example_rubric_manifest_reads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/clarity-rubric/clarity.toml");
+        let m = BenchmarkManifest::load(&path).unwrap();
+        assert_eq!(m.scorers[0].plugin, "rubric-judge");
+        assert_eq!(m.scorers[0].metrics, ["clarity", "condescension"]);
+        assert!(m.scorers[0].options["fields"].contains("condescension 0..4 lower"));
+        assert!(m.data_path().unwrap().is_file());
     }
 
     #[test]

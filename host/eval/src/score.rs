@@ -168,15 +168,25 @@ pub fn load_scorers(
                 &manifest.base_dir,
                 policy.limits.max_wasm_bytes,
             )?;
-            let plugin =
+            let context = || {
+                format!(
+                    "loading scorer `{}` of benchmark `{}`",
+                    reference.plugin, manifest.name
+                )
+            };
+            let mut plugin =
                 Scorer::load(runtime, &source, policy, judge.clone()).map_err(|cause| {
                     Error::Plugin {
-                        context: format!(
-                            "loading scorer `{}` of benchmark `{}`",
-                            reference.plugin, manifest.name
-                        ),
+                        context: context(),
                         cause,
                     }
+                })?;
+            // Metrics its options define, named in the manifest entry.
+            plugin
+                .declare(&reference.metrics)
+                .map_err(|cause| Error::Plugin {
+                    context: context(),
+                    cause,
                 })?;
             Ok(ManifestScorer {
                 plugin,

@@ -168,9 +168,31 @@ impl Scorer {
         Ok(scorer)
     }
 
-    /// What the plugin says about itself.
+    /// What the plugin says about itself, with the metrics [`declare`](Self::declare)d for it.
     pub fn info(&self) -> &PluginInfo {
         &self.info
+    }
+
+    /// Accepts `names` from this plugin as declared metrics, as though its
+    /// `describe()` had named them: for a scorer whose options define its
+    /// metrics (a benchmark manifest's scorer `metrics`), which it cannot
+    /// know when described. The same bounds hold as for `describe()`'s
+    /// (valid names, at most `max_metrics` in all, none twice).
+    pub fn declare(&mut self, names: &[String]) -> Result<(), LoadError> {
+        let mut info = self.info.clone();
+        for name in names {
+            if !self.declared.contains(name) {
+                info.metrics.push(crate::MetricDescriptor::named(name));
+            }
+        }
+        self.info = crate::bound::check_info(info, &self.policy.limits).map_err(|reason| {
+            LoadError::Instantiate {
+                label: self.label.clone(),
+                reason: format!("declared metrics: {reason}"),
+            }
+        })?;
+        self.declared = self.info.metric_names().map(str::to_string).collect();
+        Ok(())
     }
 
     /// What the component's imports and exports say.

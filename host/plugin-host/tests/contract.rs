@@ -101,6 +101,7 @@ fn each_plugin_is_read_as_the_version_it_was_built_against() {
         (shipped("do-not-answer-judge"), "0.2.0"),
         (shipped("toxigen-judge"), "0.2.0"),
         (shipped("ethics-judge"), "0.2.0"),
+        (shipped("rubric-judge"), "0.2.0"),
         (test_guest("contract-v2"), "0.2.0"),
     ] {
         let info = inspect::inspect(&source.label, &source.bytes).unwrap();
@@ -378,6 +379,63 @@ fn options_and_messages_reach_a_0_2_0_plugin_and_its_descriptors_are_kept() {
         (none.metrics["messages"], none.metrics["options"]),
         (0.0, 0.0)
     );
+}
+
+/// `rubric-judge` is any rubric its options say: its fields are metrics
+/// only once declared for it (a manifest's scorer `metrics`); before that
+/// the host refuses them as undeclared.
+#[test]
+fn a_rubric_defined_by_options_scores_once_its_metrics_are_declared() {
+    let rt = runtime();
+    let judge = Scripted::new(with_distributions(
+        r#"{"clarity": 8, "harm": 1}"#,
+        &[("clarity", &[(7, 0.25), (9, 0.75)]), ("harm", &[(1, 1.0)])],
+    ));
+    let mut scorer = Scorer::load(
+        &rt,
+        &shipped("rubric-judge"),
+        Policy::default(),
+        judge.clone(),
+    )
+    .unwrap();
+    assert!(scorer.info().metrics.is_empty() && scorer.info().needs_judge);
+    let options = [
+        (
+            "fields".to_string(),
+            "clarity 1..10, harm 0..4 lower".to_string(),
+        ),
+        ("inputs".to_string(), "question".to_string()),
+        (
+            "guidance".to_string(),
+            "You grade explanations.".to_string(),
+        ),
+    ];
+    let item = item("q", json!({"question": "Why is the sky blue?"}));
+    let undeclared = scorer.score(&item, "Scattering.", &[], &options);
+    let e = undeclared.result.unwrap_err();
+    assert_eq!(e.kind, CallErrorKind::BadOutput, "{e}");
+
+    scorer
+        .declare(&["clarity".to_string(), "harm".to_string()])
+        .unwrap();
+    assert_eq!(
+        scorer.info().metric_names().collect::<Vec<_>>(),
+        ["clarity", "harm"]
+    );
+    let scored = scorer
+        .score(&item, "Scattering.", &[], &options)
+        .result
+        .unwrap();
+    assert_eq!(scored.metrics["clarity"], 8.5);
+    assert_eq!(scored.metrics["harm"], 1.0);
+    let request = judge.seen().pop().unwrap();
+    let schema = request.response_format.unwrap();
+    assert!(
+        schema.contains(r#""harm":{"type":"integer","minimum":0,"maximum":4"#),
+        "{schema}"
+    );
+    // Declaring a bad name is refused as describe()'s would be.
+    assert!(scorer.declare(&["bad name\n".to_string()]).is_err());
 }
 
 #[test]

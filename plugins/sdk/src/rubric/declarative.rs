@@ -500,6 +500,108 @@ impl DeclarativeRubric {
         Ok(Cow::Owned(rubric))
     }
 
+    /// A rubric defined entirely by a scorer's manifest options, so one
+    /// plugin (the shipped `rubric-judge`) serves any rubric:
+    ///
+    /// - `fields` (required): `NAME LO..HI`, comma-separated, each optionally
+    ///   followed by `lower` (lower is better): `"clarity 1..10, harm 0..4 lower"`;
+    /// - `field.NAME`: what the field measures (the schema's description);
+    /// - `inputs`: the record fields quoted to the judge, comma-separated, a
+    ///   trailing `?` marking one the record may lack: `"question, context?"`;
+    /// - `input.NAME`: an input's heading (default: its name);
+    /// - and every option of [`configured`](Self::configured) (`guidance`, ...).
+    ///
+    /// Anything else, or a value that does not read, is `invalid-input`
+    /// naming the option.
+    ///
+    /// ```
+    /// use lem_plugin_sdk::rubric::declarative::DeclarativeRubric;
+    /// let options = [
+    ///     ("fields".to_string(), "clarity 1..10, harm 0..4 lower".to_string()),
+    ///     ("inputs".to_string(), "question".to_string()),
+    ///     ("guidance".to_string(), "You grade explanations.".to_string()),
+    /// ];
+    /// let rubric = DeclarativeRubric::from_options(&options).unwrap();
+    /// assert_eq!(rubric.metric_names(), ["clarity", "harm"]);
+    /// assert!(!rubric.metric_descriptors()[1].higher_is_better);
+    /// ```
+    pub fn from_options(options: &[(String, String)]) -> Result<Self, PluginError> {
+        let bad = |key: &str, what: &str, value: &str| {
+            PluginError::InvalidInput(format!(
+                "scorer option `{key}` should be {what}, found `{value}`"
+            ))
+        };
+        let get = |key: &str| {
+            options
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        let fields = get("fields").ok_or_else(|| {
+            PluginError::InvalidInput(
+                "this rubric needs the scorer option `fields` (e.g. \"clarity 1..10, harm 0..4 lower\")"
+                    .into(),
+            )
+        })?;
+        let mut rubric = DeclarativeRubric::new("");
+        for spec in fields.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let shape = "`NAME LO..HI` or `NAME LO..HI lower`";
+            let words: Vec<&str> = spec.split_whitespace().collect();
+            let (name, range, lower) = match words[..] {
+                [name, range] => (name, range, false),
+                [name, range, "lower"] => (name, range, true),
+                _ => return Err(bad("fields", shape, spec)),
+            };
+            let (lo, hi) = range
+                .split_once("..")
+                .and_then(|(lo, hi)| Some((lo.parse::<i64>().ok()?, hi.parse::<i64>().ok()?)))
+                .filter(|(lo, hi)| lo < hi)
+                .ok_or_else(|| bad("fields", "a range LO..HI of whole numbers, LO < HI", spec))?;
+            if rubric.fields.iter().any(|f| f.name == name) || name == REASONING {
+                return Err(bad("fields", "distinct names other than `reasoning`", spec));
+            }
+            let description = get(&format!("field.{name}")).unwrap_or_default();
+            let field = Field::new(name, lo, hi, description);
+            rubric = rubric.field(if lower {
+                field.lower_is_better()
+            } else {
+                field
+            });
+        }
+        if rubric.fields.is_empty() {
+            return Err(bad("fields", "at least one field", fields));
+        }
+        for spec in get("inputs").unwrap_or_default().split(',').map(str::trim) {
+            if spec.is_empty() {
+                continue;
+            }
+            let (name, optional) = match spec.strip_suffix('?') {
+                Some(name) => (name.trim(), true),
+                None => (spec, false),
+            };
+            let heading = get(&format!("input.{name}")).unwrap_or(name);
+            rubric = rubric.input(if optional {
+                Input::optional(name, heading)
+            } else {
+                Input::required(name, heading)
+            });
+        }
+        let known = |key: &str| {
+            key.strip_prefix("field.")
+                .is_some_and(|f| rubric.fields.iter().any(|x| x.name == f))
+                || key
+                    .strip_prefix("input.")
+                    .is_some_and(|i| rubric.inputs.iter().any(|x| x.field == i))
+        };
+        let rest: Vec<(String, String)> = options
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "fields" | "inputs") && !known(k))
+            .cloned()
+            .collect();
+        Ok(rubric.configured(&rest)?.into_owned())
+    }
+
     /// The JSON schema of the answer: an object with one integer property
     /// per field (`minimum`, `maximum`, `description`), then `reasoning`
     /// (a string) if the rubric asks for it; every property required, in
