@@ -42,11 +42,12 @@ pub use generate::{Completion, Event, FinishReason, Request, RequestSource, Toke
 pub use sampling::SamplingParams;
 
 /// The CPU kernels this process runs, for speed figures to say where they
-/// came from: e.g. `q8_0 avx512-vnni, vector math avx512f`.
+/// came from: e.g. `q8_0 avx512-vnni, vector math avx512f` (the Q4_1
+/// products take the same path as the Q8_0 ones).
 pub fn cpu_kernels() -> String {
     format!(
         "q8_0 {}, vector math {}",
-        models::q8_0::kernel().name(),
+        models::quantized::kernel().name(),
         lem_kernels::math::path()
     )
 }

@@ -11,11 +11,14 @@
 //! candle ops and shares the work out on candle's thread pool.
 //!
 //! - [`q8_0`]: `x·Wᵀ` for a few rows of `x` against a Q8_0 weight, the bulk
-//!   of every decoded token.
+//!   of every decoded token; [`q8_0::Kernel`] is the instruction-set choice
+//!   every product here shares.
+//! - [`q4_1`]: the same against a Q4_1 weight (SmolLM2's GGUF).
 //! - [`math`]: `exp`, `tanh` and the GELU gate, in loops compiled for the
 //!   CPU's vector width ([`simd_kernel!`]).
 
 pub mod math;
+pub mod q4_1;
 pub mod q8_0;
 
 /// The CPU this process runs on, as its vendor names it (`/proc/cpuinfo`'s

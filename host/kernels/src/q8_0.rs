@@ -111,10 +111,10 @@ impl Input {
 /// [`Kernel::available`] and [`Kernel::scalar`] make one, so holding one
 /// is proof the CPU has its features.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Kernel(Path);
+pub struct Kernel(pub(crate) Path);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Path {
+pub(crate) enum Path {
     #[cfg(target_arch = "x86_64")]
     Vnni,
     #[cfg(target_arch = "x86_64")]
@@ -275,7 +275,7 @@ fn dot_scalar(w: &[u8], qs: &[[i8; BLOCK]], d: &[f32]) -> f32 {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(crate) mod x86 {
     use super::{BLOCK_BYTES, PREFETCH_BYTES, Row};
     use std::arch::x86_64::*;
 
@@ -376,7 +376,7 @@ mod x86 {
 }
 
 #[cfg(target_arch = "aarch64")]
-mod arm {
+pub(crate) mod arm {
     //! NEON kernels. `sdot`, `smmla`, `prfm` and `fcvtl` are written as
     //! inline assembly: Rust's intrinsics for the first three are unstable,
     //! and the f16 vector types the fourth needs are too.
@@ -386,7 +386,7 @@ mod arm {
 
     /// Asks for the cache line at `p` (a hint: never faults).
     #[inline(always)]
-    fn prefetch(p: *const u8) {
+    pub(crate) fn prefetch(p: *const u8) {
         // SAFETY: `prfm` reads nothing architecturally and cannot fault.
         unsafe {
             asm!("prfm pldl1keep, [{p}]", p = in(reg) p, options(nostack, readonly, preserves_flags))
@@ -399,7 +399,7 @@ mod arm {
     /// Each `rows[r] + at` must point to two readable bytes.
     #[inline]
     #[target_feature(enable = "neon")]
-    unsafe fn scales(rows: [*const u8; 4], at: usize) -> float32x4_t {
+    pub(crate) unsafe fn scales(rows: [*const u8; 4], at: usize) -> float32x4_t {
         let mut bits = [0u16; 4];
         for r in 0..4 {
             bits[r] = unsafe { (rows[r].add(at) as *const u16).read_unaligned() };
@@ -417,14 +417,14 @@ mod arm {
     /// `[Σd0, Σd1, Σd2, Σd3]`: each vector's four lanes summed.
     #[inline]
     #[target_feature(enable = "neon")]
-    fn lane_sums(d: [int32x4_t; 4]) -> int32x4_t {
+    pub(crate) fn lane_sums(d: [int32x4_t; 4]) -> int32x4_t {
         vpaddq_s32(vpaddq_s32(d[0], d[1]), vpaddq_s32(d[2], d[3]))
     }
 
     /// `acc + dot4(a, b)` per lane.
     #[inline]
     #[target_feature(enable = "neon,dotprod")]
-    fn sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+    pub(crate) fn sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
         let mut acc = acc;
         // SAFETY: the CPU has dotprod (this function's feature).
         unsafe {

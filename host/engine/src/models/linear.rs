@@ -97,8 +97,8 @@ impl Linear {
         let rows = x.elem_count() / x.dim(candle_core::D::Minus1)?.max(1);
         let y = match (&self.transposed, &self.base) {
             (Some(wt), _) if rows >= DENSE_MIN_ROWS => x.broadcast_matmul(wt)?,
-            (_, QMatMul::QTensor(q)) if rows < DENSE_MIN_ROWS && super::q8_0::supports(q) => {
-                super::q8_0::matmul(&x.contiguous()?, q)?
+            (_, QMatMul::QTensor(q)) if rows < DENSE_MIN_ROWS && super::quantized::supports(q) => {
+                super::quantized::matmul(&x.contiguous()?, q)?
             }
             _ => self.base.forward(x)?,
         };

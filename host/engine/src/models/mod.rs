@@ -5,7 +5,7 @@
 //! ([`llama`]: Llama 2/3.x, Mistral, SmolLM2, Qwen 2/2.5). What the families
 //! share: norms, rope, caches, masks and prompt attention ([`layers`]), the
 //! projection with its LoRA delta ([`linear`]), tensors by Hugging Face name
-//! ([`weights`]), and CPU kernels: decode products ([`q8_0`], [`repack`]),
+//! ([`weights`]), and CPU kernels: decode products ([`quantized`]: Q8_0 and Q4_1, [`repack`]),
 //! decode attention ([`decode_attention`]) and the fused ops of the forward
 //! pass ([`fused_ops`]).
 //!
@@ -23,7 +23,7 @@ pub mod linear;
 pub mod llama;
 #[cfg(feature = "train")]
 pub mod matmul;
-pub mod q8_0;
+pub mod quantized;
 pub mod repack;
 pub mod weights;
 

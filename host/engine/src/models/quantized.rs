@@ -1,0 +1,164 @@
+//! lem's own quantized matrix products for decoding, as a candle op: `x·Wᵀ`
+//! for a few rows of `x` (f32, CPU) against a Q8_0 or Q4_1 weight, with
+//! [`lem_kernels`]' kernels (four weight rows per pass, up to four input
+//! rows per weight load; AVX-512 VNNI / AVX2 / NEON `sdot`, `i8mm`, chosen
+//! at run time). Work is shared out on candle's own thread pool, the one
+//! its other quantized kernels use. The results are bit for bit candle's
+//! `QMatMul`: for Q8_0 on x86-64, whose float order those kernels keep; for
+//! Q4_1 everywhere (candle's Q4_1 product is scalar code, whose order the
+//! kernels keep). Tested below.
+
+use super::fused_ops::f32s;
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
+use lem_kernels::q8_0::Kernel;
+use lem_kernels::{q4_1, q8_0};
+use std::sync::{Arc, OnceLock};
+
+/// `x·Wᵀ` for `x` `[..., k]` (f32, CPU) and a `w` `[n, k]` that [`supports`] takes.
+pub fn matmul(x: &Tensor, w: &Arc<QTensor>) -> candle_core::Result<Tensor> {
+    x.apply_op1_no_bwd(&QuantizedMatmul { w: w.clone() })
+}
+
+/// Whether [`matmul`] takes this weight: Q8_0 or Q4_1, on the CPU, whole blocks.
+pub fn supports(w: &QTensor) -> bool {
+    matches!(w.dtype(), GgmlDType::Q8_0 | GgmlDType::Q4_1)
+        && w.device().is_cpu()
+        && w.shape()
+            .dims2()
+            .is_ok_and(|(_, k)| k > 0 && k.is_multiple_of(q8_0::BLOCK))
+}
+
+/// The kernel this CPU runs (chosen once per process).
+pub fn kernel() -> Kernel {
+    static KERNEL: OnceLock<Kernel> = OnceLock::new();
+    *KERNEL.get_or_init(Kernel::best)
+}
+
+struct QuantizedMatmul {
+    w: Arc<QTensor>,
+}
+
+impl CustomOp1 for QuantizedMatmul {
+    fn name(&self) -> &'static str {
+        "lem-quantized-matmul"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32s(s, l, "lem-quantized-matmul")?;
+        let (n, k) = self.w.shape().dims2()?;
+        let dims = l.shape().dims();
+        if dims.last() != Some(&k) || k == 0 || !k.is_multiple_of(q8_0::BLOCK) {
+            candle_core::bail!(
+                "quantized matmul: input {:?} against weight [{n}, {k}]",
+                dims
+            );
+        }
+        let dtype = self.w.dtype();
+        let block_bytes = match dtype {
+            GgmlDType::Q8_0 => q8_0::BLOCK_BYTES,
+            GgmlDType::Q4_1 => q4_1::BLOCK_BYTES,
+            other => candle_core::bail!("quantized matmul: {other:?} is not Q8_0 or Q4_1"),
+        };
+        let data = self.w.data()?;
+        if data.len() != n * (k / q8_0::BLOCK) * block_bytes {
+            candle_core::bail!("quantized matmul: weight data is not [{n}, {k}] in {dtype:?}");
+        }
+        let m = x.len() / k;
+        let mut out = vec![0f32; m * n];
+        let out_ptr = out.as_mut_ptr() as usize;
+        // SAFETY (for the writes): each (i, j) belongs to exactly one quad
+        // (quads are disjoint), and i < m, j < n: within `out`.
+        let write =
+            |i: usize, j: usize, dot: f32| unsafe { *(out_ptr as *mut f32).add(i * n + j) = dot };
+        let pool = candle_core::utils::barrier_pool();
+        let kernel = kernel();
+        if dtype == GgmlDType::Q8_0 {
+            let input = q8_0::Input::new(x, k);
+            pool.execute_chunked(q8_0::quads(n), |range| {
+                for q in range {
+                    q8_0::quad(kernel, &data, n, q, &input, write);
+                }
+            });
+        } else {
+            let input = q4_1::Input::new(x, k);
+            pool.execute_chunked(q4_1::quads(n), |range| {
+                for q in range {
+                    q4_1::quad(kernel, &data, n, q, &input, write);
+                }
+            });
+        }
+        let mut shape = dims.to_vec();
+        *shape.last_mut().expect("non-empty") = n;
+        Ok((CpuStorage::F32(out), Shape::from(shape)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::seeded_matrix;
+    use candle_core::Module;
+    use candle_core::quantized::QMatMul;
+
+    fn weight(n: usize, k: usize) -> Arc<QTensor> {
+        quantized(n, k, GgmlDType::Q8_0)
+    }
+
+    fn quantized(n: usize, k: usize, dtype: GgmlDType) -> Arc<QTensor> {
+        Arc::new(QTensor::quantize(&seeded_matrix(n, k, 7), dtype).unwrap())
+    }
+
+    /// Q4_1 is bit for bit candle's on every CPU (its product is scalar
+    /// code there, whose order the kernels keep).
+    #[test]
+    fn equals_candles_q4_1_matmul_bit_for_bit() {
+        for (m, n, k) in [(1, 40, 64), (3, 38, 96), (5, 257, 640), (8, 64, 128)] {
+            let w = quantized(n, k, GgmlDType::Q4_1);
+            assert!(supports(&w));
+            let x = seeded_matrix(m, k, 11 + m as u64);
+            let ours = matmul(&x, &w).unwrap().to_vec2::<f32>().unwrap();
+            let theirs = QMatMul::from_arc(w).unwrap().forward(&x).unwrap();
+            assert_eq!(ours, theirs.to_vec2::<f32>().unwrap(), "m={m} n={n} k={k}");
+        }
+    }
+
+    /// On x86-64 bit for bit candle's `QMatMul`, whose float order the x86
+    /// kernels keep; elsewhere (candle's aarch64 products have orders of
+    /// their own) within rounding.
+    #[test]
+    fn equals_candles_q8_0_matmul() {
+        // 4-row quads and a partial last quad (n = 38), one and several input rows.
+        for (m, n, k) in [(1, 40, 64), (3, 38, 96), (5, 257, 640), (8, 64, 128)] {
+            let w = weight(n, k);
+            let x = seeded_matrix(m, k, 11 + m as u64);
+            let ours = matmul(&x, &w).unwrap();
+            let theirs = QMatMul::from_arc(w).unwrap().forward(&x).unwrap();
+            assert_eq!(ours.dims(), &[m, n]);
+            let (ours, theirs) = (
+                ours.to_vec2::<f32>().unwrap(),
+                theirs.to_vec2::<f32>().unwrap(),
+            );
+            if cfg!(target_arch = "x86_64") && kernel() != Kernel::scalar() {
+                assert_eq!(ours, theirs, "m={m} n={n} k={k}");
+            } else {
+                for (a, b) in ours.iter().flatten().zip(theirs.iter().flatten()) {
+                    assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "{a} vs {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn keeps_leading_dimensions() {
+        let w = weight(12, 64);
+        let x = seeded_matrix(6, 64, 5).reshape((2, 3, 64)).unwrap();
+        assert_eq!(matmul(&x, &w).unwrap().dims(), &[2, 3, 12]);
+    }
+
+    #[test]
+    fn refuses_a_mismatched_input() {
+        let w = weight(12, 64);
+        assert!(matmul(&seeded_matrix(2, 32, 5), &w).is_err());
+    }
+}
