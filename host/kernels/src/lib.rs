@@ -20,6 +20,7 @@
 pub mod math;
 pub mod q4_1;
 pub mod q8_0;
+mod quad;
 
 /// The CPU this process runs on, as its vendor names it (`/proc/cpuinfo`'s
 /// `model name`, or on macOS `machdep.cpu.brand_string`), so a speed figure

@@ -107,6 +107,23 @@ impl Input {
     }
 }
 
+impl crate::quad::Tiles for Input {
+    type Row<'a> = Row<'a>;
+    const NAME: &'static str = "q8_0";
+    fn row_bytes(&self) -> usize {
+        Input::row_bytes(self)
+    }
+    fn rows(&self) -> usize {
+        Input::rows(self)
+    }
+    fn row(&self, i: usize) -> Row<'_> {
+        Input::row(self, i)
+    }
+    fn tile<const G: usize>(kernel: Kernel, w: [&[u8]; 4], x: [Row<'_>; G]) -> [[f32; 4]; G] {
+        kernel.tile(w, x)
+    }
+}
+
 /// A dot-product kernel this CPU can run: only [`Kernel::best`],
 /// [`Kernel::available`] and [`Kernel::scalar`] make one, so holding one
 /// is proof the CPU has its features.
@@ -206,15 +223,12 @@ impl Kernel {
     }
 }
 
-/// How many four-row work items ([`quad`]) a weight of `n` rows makes.
-pub fn quads(n: usize) -> usize {
-    n.div_ceil(4)
-}
+pub use crate::quad::quads;
 
 /// Calls `out(i, j, x_i · w_j)` for every input row `i` and the weight rows
 /// `j` of quad `q` (`4q..4q + 4`, those below `n`). `w` is the weight, `n`
-/// rows of `x`'s width in Q8_0. Quads are independent: callers share them
-/// out across threads.
+/// rows of `x`'s width in Q8_0. Quads are independent: callers share
+/// them out across threads.
 ///
 /// # Panics
 /// If `w` is not `n` such rows or `q` is past the last quad.
@@ -224,38 +238,9 @@ pub fn quad(
     n: usize,
     q: usize,
     x: &Input,
-    mut out: impl FnMut(usize, usize, f32),
+    out: impl FnMut(usize, usize, f32),
 ) {
-    let row_bytes = x.row_bytes();
-    assert!(
-        w.len() == n * row_bytes && q < quads(n),
-        "q8_0: weight of {} bytes is not {n} rows of {row_bytes}, or quad {q} is past it",
-        w.len()
-    );
-    let first = 4 * q;
-    let live = (n - first).min(4);
-    let rows: [&[u8]; 4] = std::array::from_fn(|r| {
-        // A partial last quad repeats its last row; the extra results are dropped.
-        let j = (first + r).min(n - 1);
-        &w[j * row_bytes..(j + 1) * row_bytes]
-    });
-    let m = x.rows();
-    let mut i = 0;
-    while i + 4 <= m {
-        let inputs: [_; 4] = std::array::from_fn(|g| x.row(i + g));
-        for (g, dots) in kernel.tile(rows, inputs).into_iter().enumerate() {
-            for (r, dot) in dots.into_iter().take(live).enumerate() {
-                out(i + g, first + r, dot);
-            }
-        }
-        i += 4;
-    }
-    for i in i..m {
-        let [dots] = kernel.tile(rows, [x.row(i)]);
-        for (r, dot) in dots.into_iter().take(live).enumerate() {
-            out(i, first + r, dot);
-        }
-    }
+    crate::quad::quad(kernel, w, n, q, x, out)
 }
 
 /// One weight row against one input row, block by block in turn.
@@ -610,20 +595,7 @@ pub(crate) mod arm {
 mod tests {
     use super::*;
 
-    /// Seeded values in ±1 (a small LCG: the test needs no crate).
-    fn values(len: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..len)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::quad::seeded_values as values;
 
     /// `n` rows of `k` in Q8_0, quantized as ggml does, with the extreme
     /// byte -128 (which ggml never writes but a file may hold) in row 0.
