@@ -87,7 +87,7 @@ impl Presentation {
                     "id": id,
                     "range": d.range.map(|(lo, hi)| [lo, hi]),
                     "higher_is_better": d.higher_is_better,
-                    "unit": match d.unit { Unit::Percent => "percent", Unit::Number => "number" },
+                    "unit": d.unit.name(),
                     "label": d.label,
                 })
             })
@@ -147,11 +147,10 @@ impl Presentation {
                     _ => return Err(bad(format!("metric `{id}`: range is not [lo, hi]"))),
                 },
             };
-            let unit = match m["unit"].as_str() {
-                Some("percent") => Unit::Percent,
-                Some("number") => Unit::Number,
-                other => return Err(bad(format!("metric `{id}`: unit {other:?}"))),
-            };
+            let unit = m["unit"]
+                .as_str()
+                .and_then(Unit::from_name)
+                .ok_or_else(|| bad(format!("metric `{id}`: unit {}", m["unit"])))?;
             let higher_is_better = m["higher_is_better"]
                 .as_bool()
                 .ok_or_else(|| bad(format!("metric `{id}`: higher_is_better is not true/false")))?;
@@ -196,10 +195,7 @@ pub fn described_by_plugins<'a>(
                 MetricDescriptor {
                     range: m.range.map(|[lo, hi]| (lo, hi)),
                     higher_is_better: m.higher_is_better,
-                    unit: match m.unit {
-                        lem_core::MetricUnit::Percent => Unit::Percent,
-                        lem_core::MetricUnit::Number => Unit::Number,
-                    },
+                    unit: m.unit.into(),
                     label: None,
                     declared: true,
                 },
@@ -245,10 +241,7 @@ pub fn presentation(
                 MetricDescriptor {
                     range: spec.range.map(|[lo, hi]| (lo, hi)),
                     higher_is_better: spec.higher_is_better,
-                    unit: match spec.unit {
-                        lem_core::MetricUnit::Percent => Unit::Percent,
-                        lem_core::MetricUnit::Number => Unit::Number,
-                    },
+                    unit: spec.unit.into(),
                     label: spec.label.clone(),
                     declared: true,
                 },

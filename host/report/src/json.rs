@@ -29,7 +29,7 @@
 //! `not compared`; `test` is `mcnemar-exact`, `sign-flip-exact` or
 //! `sign-flip-monte-carlo`.
 
-use crate::table::{Cell, Paired, Report, Unit};
+use crate::table::{Cell, Paired, Report};
 use serde_json::{Map, Value, json};
 
 /// The report as a JSON value of the shape above.
@@ -41,7 +41,7 @@ pub fn to_json(report: &Report) -> Value {
             key.id(),
             json!({
                 "label": report.label(key),
-                "unit": match d.unit { Unit::Percent => "percent", Unit::Number => "number" },
+                "unit": d.unit.name(),
                 "range": pair(d.range),
                 "higher_is_better": d.higher_is_better,
                 "declared": d.declared,

@@ -69,6 +69,33 @@ pub enum Unit {
     Number,
 }
 
+impl Unit {
+    /// The unit's name in JSON and manifests: `percent` or `number`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Unit::Percent => "percent",
+            Unit::Number => "number",
+        }
+    }
+
+    /// The unit [`name`](Self::name)d so, if any.
+    pub fn from_name(name: &str) -> Option<Unit> {
+        [Unit::Percent, Unit::Number]
+            .into_iter()
+            .find(|u| u.name() == name)
+    }
+}
+
+/// A manifest's or a plugin's unit, as the report writes it.
+impl From<lem_core::MetricUnit> for Unit {
+    fn from(unit: lem_core::MetricUnit) -> Self {
+        match unit {
+            lem_core::MetricUnit::Percent => Unit::Percent,
+            lem_core::MetricUnit::Number => Unit::Number,
+        }
+    }
+}
+
 /// What a report needs to know about a metric to present it honestly.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricDescriptor {
