@@ -20,12 +20,6 @@ pub const BLOCK: usize = 32;
 /// Bytes of one Q4_1 block: `d` and `m` (f16), then 16 bytes of nibbles
 /// (value `j` in the low nibble of byte `j`, value `j + 16` in its high one).
 pub const BLOCK_BYTES: usize = 4 + BLOCK / 2;
-/// As [`crate::q8_0`]'s: how far ahead the weight stream is prefetched.
-#[cfg_attr(
-    not(any(target_arch = "x86_64", target_arch = "aarch64")),
-    allow(dead_code)
-)]
-const PREFETCH_BYTES: usize = 3072;
 
 /// Rows of an input quantized to Q8_1, as candle and ggml do: per block
 /// `d = max|x| / 127` (f16), `q = round(x / d)`, `s = f16(Σq) · d` (f16).
@@ -166,7 +160,8 @@ fn dot_scalar(w: &[u8], qs: &[[i8; BLOCK]], d: &[f32], s: &[f32]) -> f32 {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{BLOCK_BYTES, PREFETCH_BYTES, Row};
+    use super::{BLOCK_BYTES, Row};
+    use crate::quad::PREFETCH_BYTES;
     use std::arch::x86_64::*;
 
     /// Four f16 at `rows[r] + at` as f32.
@@ -275,8 +270,9 @@ mod x86 {
 
 #[cfg(target_arch = "aarch64")]
 mod arm {
-    use super::{BLOCK_BYTES, PREFETCH_BYTES, Row};
+    use super::{BLOCK_BYTES, Row};
     use crate::q8_0::arm::{lane_sums, prefetch, scales, sdot};
+    use crate::quad::PREFETCH_BYTES;
     use std::arch::aarch64::*;
 
     macro_rules! tile_body {
@@ -369,7 +365,7 @@ mod arm {
 mod tests {
     use super::*;
 
-    use crate::quad::seeded_values as values;
+    use crate::quad::{products, seeded_values as values};
 
     /// `n` rows of `k` in Q4_1 with seeded nibbles, scales and minimums.
     fn weight(n: usize, k: usize, seed: u64) -> Vec<u8> {
@@ -392,14 +388,6 @@ mod tests {
             }
         }
         w
-    }
-
-    fn products(kernel: Kernel, w: &[u8], n: usize, x: &Input) -> Vec<f32> {
-        let mut out = vec![f32::NAN; x.rows() * n];
-        for q in 0..quads(n) {
-            quad(kernel, w, n, q, x, |i, j, v| out[i * n + j] = v);
-        }
-        out
     }
 
     /// Every kernel the CPU has gives the scalar kernel's bits (candle's

@@ -38,16 +38,6 @@ use half::f16;
 pub const BLOCK: usize = 32;
 /// Bytes of one Q8_0 block: an f16 scale then 32 `i8`.
 pub const BLOCK_BYTES: usize = 2 + BLOCK;
-/// How far ahead of the block being read the kernels ask for weight bytes.
-/// A core on its own pulls only so many cache lines at once: on an Ice Lake
-/// Xeon the 178 MB output layer streamed at 7.9 GB/s on one thread and
-/// 12.5 GB/s on two without prefetching, and at 12.6 and 23 GB/s with it
-/// 3 KB ahead (1 KB: 9.9 GB/s on one thread; 6 KB: 14.5 GB/s on two).
-#[cfg_attr(
-    not(any(target_arch = "x86_64", target_arch = "aarch64")),
-    allow(dead_code)
-)]
-const PREFETCH_BYTES: usize = 3072;
 
 /// Rows of an input quantized to Q8_0: per block, 32 `i8` and the scale
 /// (f16, held as f32).
@@ -261,7 +251,8 @@ fn dot_scalar(w: &[u8], qs: &[[i8; BLOCK]], d: &[f32]) -> f32 {
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86 {
-    use super::{BLOCK_BYTES, PREFETCH_BYTES, Row};
+    use super::{BLOCK_BYTES, Row};
+    use crate::quad::PREFETCH_BYTES;
     use std::arch::x86_64::*;
 
     /// The sum of the eight lanes, in candle's order.
@@ -365,7 +356,8 @@ pub(crate) mod arm {
     //! NEON kernels. `sdot`, `smmla`, `prfm` and `fcvtl` are written as
     //! inline assembly: Rust's intrinsics for the first three are unstable,
     //! and the f16 vector types the fourth needs are too.
-    use super::{BLOCK_BYTES, PREFETCH_BYTES, Row};
+    use super::{BLOCK_BYTES, Row};
+    use crate::quad::PREFETCH_BYTES;
     use std::arch::aarch64::*;
     use std::arch::asm;
 
@@ -595,7 +587,7 @@ pub(crate) mod arm {
 mod tests {
     use super::*;
 
-    use crate::quad::seeded_values as values;
+    use crate::quad::{products, seeded_values as values};
 
     /// `n` rows of `k` in Q8_0, quantized as ggml does, with the extreme
     /// byte -128 (which ggml never writes but a file may hold) in row 0.
@@ -608,14 +600,6 @@ mod tests {
         }
         w[2] = 0x80;
         w
-    }
-
-    fn products(kernel: Kernel, w: &[u8], n: usize, x: &Input) -> Vec<f32> {
-        let mut out = vec![f32::NAN; x.rows() * n];
-        for q in 0..quads(n) {
-            quad(kernel, w, n, q, x, |i, j, v| out[i * n + j] = v);
-        }
-        out
     }
 
     fn scalar_reference(w: &[u8], n: usize, x: &Input) -> Vec<f32> {
