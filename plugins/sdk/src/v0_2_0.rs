@@ -131,8 +131,8 @@ pub mod benchmark {
     }
 }
 
-/// The last value of `key` in `options`.
-fn last<'a>(options: &'a [(String, String)], key: &str) -> Option<&'a str> {
+/// The last value of `key` in `options` (a key set twice: the later wins).
+pub(crate) fn last<'a>(options: &'a [(String, String)], key: &str) -> Option<&'a str> {
     options
         .iter()
         .rev()

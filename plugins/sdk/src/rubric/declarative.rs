@@ -531,13 +531,7 @@ impl DeclarativeRubric {
                 "scorer option `{key}` should be {what}, found `{value}`"
             ))
         };
-        let get = |key: &str| {
-            options
-                .iter()
-                .rev()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |key: &str| crate::v0_2_0::last(options, key);
         let fields = get("fields").ok_or_else(|| {
             PluginError::InvalidInput(
                 "this rubric needs the scorer option `fields` (e.g. \"clarity 1..10, harm 0..4 lower\")"
