@@ -42,12 +42,18 @@ pub use generate::{Completion, Event, FinishReason, Request, RequestSource, Toke
 pub use sampling::SamplingParams;
 
 /// The CPU kernels this process runs, for speed figures to say where they
-/// came from: e.g. `q8_0 avx512-vnni, vector math avx512f` (the Q4_1
-/// products take the same path as the Q8_0 ones).
+/// came from: e.g. `q8_0 avx512-vnni, q4_k/q6_k avx512-vnni, vector math
+/// avx512f` (the Q4_1 products take the same path as the Q8_0 ones; the
+/// K-quant ones are candle's where lem has no vector kernel).
 pub fn cpu_kernels() -> String {
+    let kernel = models::quantized::kernel();
+    let k_quants = match lem_kernels::q4_k::vectorised(kernel) {
+        true => kernel.name(),
+        false => "candle",
+    };
     format!(
-        "q8_0 {}, vector math {}",
-        models::quantized::kernel().name(),
+        "q8_0 {}, q4_k/q6_k {k_quants}, vector math {}",
+        kernel.name(),
         lem_kernels::math::path()
     )
 }

@@ -14,12 +14,18 @@
 //!   of every decoded token; [`q8_0::Kernel`] is the instruction-set choice
 //!   every product here shares.
 //! - [`q4_1`]: the same against a Q4_1 weight (SmolLM2's GGUF).
+//! - [`q4_k`], [`q6_k`]: against Q4_K and Q6_K weights (Qwen2.5's Q4_K_M
+//!   GGUFs), for prompts as well as decoding: tiles of four weight rows by
+//!   four input rows, whose input is quantized to Q8_K ([`q8_k`]).
 //! - [`math`]: `exp`, `tanh` and the GELU gate, in loops compiled for the
 //!   CPU's vector width ([`simd_kernel!`]).
 
 pub mod math;
 pub mod q4_1;
+pub mod q4_k;
+pub mod q6_k;
 pub mod q8_0;
+pub mod q8_k;
 mod quad;
 
 /// The CPU this process runs on, as its vendor names it (`/proc/cpuinfo`'s

@@ -134,6 +134,33 @@ crate::simd_kernel! {
 }
 
 crate::simd_kernel! {
+    /// The largest `|x|` (0 for none).
+    fn abs_max(x: &[f32]) -> f32 {
+        let mut acc = [0f32; 16];
+        let mut chunks = x.chunks_exact(16);
+        for c in &mut chunks {
+            for i in 0..16 {
+                acc[i] = acc[i].max(c[i].abs());
+            }
+        }
+        let tail = chunks.remainder().iter().fold(0f32, |a, v| a.max(v.abs()));
+        acc.iter().fold(tail, |a, &v| a.max(v))
+    }
+}
+
+crate::simd_kernel! {
+    /// `q = x·scale` rounded to the nearest integer, ties to even, as ggml's
+    /// `nearest_int` does it (adding 1.5·2²³ leaves the integer in the low
+    /// mantissa bits); `x·scale` must lie within ±127.
+    fn round_to_i8(q: &mut [i8], x: &[f32], scale: f32) -> () {
+        for (q, x) in q.iter_mut().zip(x) {
+            let bits = (x * scale + 12_582_912.0).to_bits() as i32;
+            *q = ((bits & 0x007f_ffff) - 0x0040_0000) as i8;
+        }
+    }
+}
+
+crate::simd_kernel! {
     /// `row[i] = e^(row[i]·scale − shift)`; returns the sum.
     fn exp_in_place(row: &mut [f32], scale: f32, shift: f32) -> f32 {
         let mut acc = [0f32; 16];
@@ -156,6 +183,17 @@ crate::simd_kernel! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn abs_max_and_rounding_are_ggmls() {
+        let x: Vec<f32> = (0..37).map(|i| (i as f32 - 20.0) * 0.37).collect();
+        assert_eq!(abs_max(&x), 20.0 * 0.37);
+        assert_eq!(abs_max(&[]), 0.0);
+        let halves = [0.5f32, 1.5, 2.5, -0.5, -1.5, -2.5, 126.6, -127.0, 3.2];
+        let mut q = [0i8; 9];
+        round_to_i8(&mut q, &halves, 1.0);
+        assert_eq!(q, [0, 2, 2, 0, -2, -2, 127, -127, 3]);
+    }
 
     /// GELU's tanh form through libm, the reference.
     fn gelu_libm(x: f64) -> f64 {

@@ -148,7 +148,8 @@ impl Kernel {
         {
             use std::arch::is_x86_feature_detected as has;
             let avx2 = has!("avx2") && has!("fma") && has!("f16c");
-            if avx2 && has!("avx512vnni") && has!("avx512vl") && has!("avx512f") {
+            if avx2 && has!("avx512vnni") && has!("avx512vl") && has!("avx512f") && has!("avx512bw")
+            {
                 paths.push(Path::Vnni);
             }
             if avx2 {

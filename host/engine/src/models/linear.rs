@@ -97,7 +97,7 @@ impl Linear {
         let rows = x.elem_count() / x.dim(candle_core::D::Minus1)?.max(1);
         let y = match (&self.transposed, &self.base) {
             (Some(wt), _) if rows >= DENSE_MIN_ROWS => x.broadcast_matmul(wt)?,
-            (_, QMatMul::QTensor(q)) if rows < DENSE_MIN_ROWS && super::quantized::supports(q) => {
+            (_, QMatMul::QTensor(q)) if super::quantized::supports(q, rows) => {
                 super::quantized::matmul(&x.contiguous()?, q)?
             }
             _ => self.base.forward(x)?,

@@ -236,7 +236,7 @@ impl Layer {
         let x = (x + attn_out)?;
         let h = self.post_attention_layernorm.forward(&x)?;
         let gated =
-            (candle_nn::ops::silu(&self.gate_proj.forward(&h)?)? * self.up_proj.forward(&h)?)?;
+            super::fused_ops::silu_mul(&self.gate_proj.forward(&h)?, &self.up_proj.forward(&h)?)?;
         &x + self.down_proj.forward(&gated)?
     }
 }

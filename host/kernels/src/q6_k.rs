@@ -1,0 +1,290 @@
+//! Q6_K matrix products: `x·Wᵀ` for any number of rows of `x` against a
+//! Q6_K weight (a Q4_K_M GGUF's output layer and half its `ffn_down` and
+//! `attn_v` projections).
+//!
+//! A Q6_K block is 256 weights `d·sc·(q − 32)` in sixteen sub-blocks of 16,
+//! `q` six bits (four in `ql`, two in `qh`), `sc` an `i8` per sub-block, `d`
+//! f16. Against a Q8_K input ([`crate::q8_k`]) a block's product is
+//! `d_w·d_x·(Σ_s sc_s·Σ q_w·q_x − 32·Σ_s sc_s·Σ q_x)`, one exact integer sum
+//! and one float product. The AVX-512 kernel is [`crate::q4_k`]'s (tiles of
+//! four weight rows by up to four input rows, `vpmaddubsw` + `vpdpwssd`);
+//! every path gives the scalar kernel's bits.
+
+use crate::q8_0::{Kernel, Path};
+use crate::q8_k::{BLOCK, Input, Row};
+use half::f16;
+
+/// Bytes of one Q6_K block: 128 bytes of low nibbles, 64 of high bit
+/// pairs, 16 `i8` scales, then `d` (f16).
+pub const BLOCK_BYTES: usize = BLOCK / 2 + BLOCK / 4 + BLOCK / 16 + 2;
+
+pub use crate::q4_k::vectorised;
+pub use crate::quad::quads;
+
+/// Calls `out(i, j, x_i · w_j)` for every input row `i` and the weight rows
+/// `j` of quad `q` (`4q..4q + 4`, those below `n`). `w` is the weight, `n`
+/// rows of `x`'s width in Q6_K. Quads are independent: callers share
+/// them out across threads.
+///
+/// # Panics
+/// If `w` is not `n` such rows or `q` is past the last quad.
+pub fn quad(
+    kernel: Kernel,
+    w: &[u8],
+    n: usize,
+    q: usize,
+    x: &Input,
+    mut out: impl FnMut(usize, usize, f32),
+) {
+    let row_bytes = x.blocks_per_row() * BLOCK_BYTES;
+    let (rows, live) = crate::q8_k::quad_rows("q6_k", w, n, q, row_bytes);
+    let mut put = |i: usize, r: usize, dot: f32| {
+        if r < live {
+            out(i, 4 * q + r, dot)
+        }
+    };
+    match kernel.0 {
+        // SAFETY: a `Kernel` of this path proves the CPU has AVX-512 (F, BW,
+        // VNNI); `quad_rows` checked the rows' lengths.
+        #[cfg(target_arch = "x86_64")]
+        Path::Vnni => unsafe { crate::q8_k::x86::quad::<x86::Q6K>(rows, x, put) },
+        _ => {
+            for i in 0..x.rows() {
+                for (r, w) in rows.iter().enumerate() {
+                    put(i, r, dot_scalar(w, x.row(i)));
+                }
+            }
+        }
+    }
+}
+
+/// The six-bit value `e` (0..256) of a block, unsigned (0..64).
+fn value(block: &[u8], e: usize) -> i32 {
+    let (half, c, l) = (e / 128, (e % 128) / 64, e % 64);
+    let low = block[64 * half + l];
+    let nibble = if c == 0 { low & 0x0F } else { low >> 4 };
+    let high = block[128 + 32 * half + l % 32];
+    let pair = (high >> (4 * c + 2 * (l / 32))) & 3;
+    (nibble | pair << 4) as i32
+}
+
+/// One weight row against one input row.
+fn dot_scalar(w: &[u8], x: Row<'_>) -> f32 {
+    let mut sum = 0f32;
+    for (block, xb) in w.chunks_exact(BLOCK_BYTES).zip(x) {
+        let sc = |s: usize| block[192 + s] as i8 as i32;
+        let d = f16::from_le_bytes([block[208], block[209]]).to_f32();
+        let mut int = 0i32;
+        let mut offset = 0i32;
+        for s in 0..16 {
+            let part: i32 = (16 * s..16 * s + 16)
+                .map(|e| value(block, e) * xb.qs[e] as i32)
+                .sum();
+            int += sc(s) * part;
+            offset += sc(s) * xb.bsum16[s] as i32;
+        }
+        sum += (int - 32 * offset) as f32 * (d * xb.d);
+    }
+    sum
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::BLOCK_BYTES;
+    use crate::q8_k::Block;
+    use crate::q8_k::x86::{
+        Format, Prepared, per_pair, per_row, per_row_from_halves, per_row_lanes,
+    };
+    use crate::quad::PREFETCH_BYTES;
+    use half::f16;
+    use std::arch::x86_64::*;
+
+    pub struct Q6K;
+
+    impl Format for Q6K {
+        const BLOCK_BYTES: usize = BLOCK_BYTES;
+
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+        unsafe fn prepare(blocks: [*const u8; 4], p: &mut Prepared) {
+            let nibble = _mm512_set1_epi8(0x0F);
+            let pair_bits = _mm512_set1_epi8(0x30);
+            let halves = |lo: i16, hi: i16| {
+                _mm512_inserti64x4::<1>(
+                    _mm512_castsi256_si512(_mm256_set1_epi16(lo)),
+                    _mm256_set1_epi16(hi),
+                )
+            };
+            // Run c (values 64c..64c + 64) takes its high bit pairs from bits
+            // 4·(c mod 2) of `qh` in its first 32 values and 4·(c mod 2) + 2
+            // in the rest: shifted down by that, up by 4 and masked, they
+            // sit at bits 4 and 5 of each byte.
+            let shifts = [halves(0, 2), halves(4, 6)];
+            let mut d = [0f32; 4];
+            let mut scales = [_mm256_setzero_si256(); 4];
+            for r in 0..4 {
+                let at = blocks[r];
+                for line in 0..4 {
+                    _mm_prefetch::<_MM_HINT_T0>(
+                        at.wrapping_add(PREFETCH_BYTES + 64 * line) as *const i8
+                    );
+                }
+                // SAFETY: a whole block (the caller's promise).
+                let block = unsafe { std::slice::from_raw_parts(at, BLOCK_BYTES) };
+                d[r] = f16::from_le_bytes([block[208], block[209]]).to_f32();
+                scales[r] =
+                    _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(at.add(192) as *const _) });
+                for run in 0..4 {
+                    let (half, high) = (run / 2, run % 2);
+                    // For run c, i16 lanes 8i..8i + 8 take scale 4c + i.
+                    let lanes: [i16; 32] = std::array::from_fn(|l| (4 * run + l / 8) as i16);
+                    // SAFETY: 32 i16 are 64 bytes; ql bytes 64h..64h + 64 and
+                    // qh bytes 32h..32h + 32 of the block.
+                    let (pick, ql, qh) = unsafe {
+                        (
+                            _mm512_loadu_si512(lanes.as_ptr() as *const _),
+                            _mm512_loadu_si512(at.add(64 * half) as *const _),
+                            _mm256_loadu_si256(at.add(128 + 32 * half) as *const _),
+                        )
+                    };
+                    let low = match high {
+                        0 => _mm512_and_si512(ql, nibble),
+                        _ => _mm512_and_si512(_mm512_srli_epi16::<4>(ql), nibble),
+                    };
+                    let pairs = _mm512_srlv_epi16(_mm512_broadcast_i64x4(qh), shifts[high]);
+                    let pairs = _mm512_and_si512(_mm512_slli_epi16::<4>(pairs), pair_bits);
+                    p.w[run][r] = _mm512_or_si512(low, pairs);
+                    p.s[run][r] = _mm512_permutexvar_epi16(pick, _mm512_castsi256_si512(scales[r]));
+                }
+            }
+            // Rows 0 and 1's sixteen scales, then rows 2 and 3's.
+            let join =
+                |a: __m256i, b: __m256i| _mm512_inserti64x4::<1>(_mm512_castsi256_si512(a), b);
+            p.low = [join(scales[0], scales[1]), join(scales[2], scales[3])];
+            p.d = per_row_lanes(d);
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+        unsafe fn add<const G: usize>(
+            acc: &[[__m512i; 4]; G],
+            p: &Prepared,
+            x: [&Block; G],
+            dx: __m512,
+        ) -> __m512 {
+            let zero = _mm512_setzero_si512();
+            // The −32 offset: each row's 16 scales against the input's 16 sums.
+            let total: [__m512i; G] = std::array::from_fn(|g| {
+                // SAFETY: bsum16 is 32 bytes.
+                let sums = unsafe { _mm256_loadu_si256(x[g].bsum16.as_ptr() as *const _) };
+                let sums = _mm512_broadcast_i64x4(sums);
+                let offset = per_row_from_halves(
+                    _mm512_dpwssd_epi32(zero, p.low[0], sums),
+                    _mm512_dpwssd_epi32(zero, p.low[1], sums),
+                );
+                _mm512_sub_epi32(per_row(acc[g]), _mm512_slli_epi32::<5>(offset))
+            });
+            let int = _mm512_cvtepi32_ps(per_pair(total));
+            _mm512_mul_ps(int, _mm512_mul_ps(p.d, dx))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quad::seeded_values;
+
+    /// Every product of `x` with the `n` rows of `w`, row-major, by quads.
+    fn products(kernel: Kernel, w: &[u8], n: usize, x: &Input) -> Vec<f32> {
+        let mut out = vec![f32::NAN; x.rows() * n];
+        for q in 0..quads(n) {
+            quad(kernel, w, n, q, x, |i, j, v| out[i * n + j] = v);
+        }
+        out
+    }
+
+    /// `n` rows of `blocks` Q6_K blocks with seeded bytes and scales.
+    fn weight(n: usize, blocks: usize, seed: u64) -> Vec<u8> {
+        let noise = seeded_values(n * blocks * BLOCK_BYTES, seed);
+        let mut w = Vec::with_capacity(noise.len());
+        for block in noise.chunks_exact(BLOCK_BYTES) {
+            w.extend(block[..208].iter().map(|v| ((v + 1.0) * 127.99) as u8));
+            w.extend(f16::from_f32(block[208].abs() * 0.01 + 0.001).to_le_bytes());
+        }
+        w
+    }
+
+    /// Values of a Q6_K block as ggml's `dequantize_row_q6_K` gives them.
+    fn dequantize(block: &[u8]) -> Vec<f64> {
+        let d = f16::from_le_bytes([block[208], block[209]]).to_f64();
+        let mut out = vec![0f64; BLOCK];
+        for half in 0..2 {
+            let (ql, qh) = (&block[64 * half..], &block[128 + 32 * half..]);
+            let sc = &block[192 + 8 * half..];
+            for l in 0..32 {
+                let is = l / 16;
+                let q = [
+                    (ql[l] & 0xF) | ((qh[l] & 3) << 4),
+                    (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4),
+                    (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4),
+                    (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4),
+                ];
+                for (i, q) in q.into_iter().enumerate() {
+                    out[128 * half + l + 32 * i] =
+                        d * sc[is + 2 * i] as i8 as f64 * (q as f64 - 32.0);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn scalar_kernel_is_the_dequantized_product() {
+        let (n, blocks, m) = (5, 3, 2);
+        let k = blocks * BLOCK;
+        let w = weight(n, blocks, 1);
+        let x = seeded_values(m * k, 2);
+        let input = Input::new(&x, k);
+        let got = products(Kernel::scalar(), &w, n, &input);
+        for i in 0..m {
+            let xq: Vec<f64> = input
+                .row(i)
+                .iter()
+                .flat_map(|b| b.qs.iter().map(|&q| q as f64 * b.d as f64))
+                .collect();
+            for j in 0..n {
+                let wq: Vec<f64> = w[j * blocks * BLOCK_BYTES..(j + 1) * blocks * BLOCK_BYTES]
+                    .chunks_exact(BLOCK_BYTES)
+                    .flat_map(dequantize)
+                    .collect();
+                let want: f64 = wq.iter().zip(&xq).map(|(a, b)| a * b).sum();
+                let scale: f64 = wq.iter().zip(&xq).map(|(a, b)| (a * b).abs()).sum();
+                let diff = (got[i * n + j] as f64 - want).abs();
+                assert!(
+                    diff <= 1e-5 * scale,
+                    "({i}, {j}): {} vs {want}",
+                    got[i * n + j]
+                );
+            }
+        }
+    }
+
+    /// Every path, on tiles of four and one input rows and a partial quad,
+    /// gives the scalar kernel's bits.
+    #[test]
+    fn every_kernel_gives_the_scalar_bits() {
+        let (n, blocks) = (7, 4);
+        let k = blocks * BLOCK;
+        let w = weight(n, blocks, 3);
+        for m in [1, 3, 6, 9] {
+            let x = seeded_values(m * k, 4);
+            let input = Input::new(&x, k);
+            let want = products(Kernel::scalar(), &w, n, &input);
+            for kernel in Kernel::available() {
+                let got = products(kernel, &w, n, &input);
+                assert_eq!(got, want, "{} with {m} rows", kernel.name());
+            }
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! The input side of the K-quant products ([`crate::q4_k`], [`crate::q6_k`]):
+//! rows quantized to Q8_K, and the x86 reductions both products share.
+//!
+//! A Q8_K block is 256 values `d·q`, `q` an `i8`, quantized exactly as ggml's
+//! reference does (`d = max / −127` with `max` the value of largest
+//! magnitude, `q = round(x / d)` with ties to even; candle rounds ties away
+//! from zero), so a prompt's activations are the same integers llama.cpp
+//! multiplies. Each block also keeps the sums of its
+//! `q` over every 16 values (Q6_K's scales) and every 32 (Q4_K's mins), for
+//! the terms of a product that depend on the input only through those sums.
+
+/// Values per block.
+pub const BLOCK: usize = 256;
+
+/// One quantized block, laid out for 64-byte loads.
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+pub(crate) struct Block {
+    pub qs: [i8; BLOCK],
+    /// `Σ q` over values `16s..16s + 16`.
+    pub bsum16: [i16; 16],
+    /// `Σ q` over values `32s..32s + 32`.
+    pub bsum32: [i16; 8],
+    pub d: f32,
+}
+
+/// Rows of an input quantized to Q8_K.
+pub struct Input {
+    blocks: Vec<Block>,
+    per_row: usize,
+    /// Each block's `d`, block-major (`[block][row]`), so four rows' scales
+    /// of one block are one load.
+    d_by_block: Vec<f32>,
+}
+
+/// One input row's blocks.
+pub(crate) type Row<'a> = &'a [Block];
+
+impl Input {
+    /// Quantizes `x`, rows of `k` values.
+    ///
+    /// # Panics
+    /// Unless `k` is a positive multiple of [`BLOCK`] and `x` holds whole rows.
+    pub fn new(x: &[f32], k: usize) -> Self {
+        assert!(
+            k > 0 && k.is_multiple_of(BLOCK) && x.len().is_multiple_of(k),
+            "q8_k input: {} values in rows of {k}",
+            x.len()
+        );
+        let blocks: Vec<Block> = x.chunks_exact(BLOCK).map(quantize).collect();
+        let per_row = k / BLOCK;
+        let rows = blocks.len() / per_row;
+        let d_by_block = (0..per_row * rows)
+            .map(|i| blocks[(i % rows) * per_row + i / rows].d)
+            .collect();
+        Input {
+            blocks,
+            per_row,
+            d_by_block,
+        }
+    }
+
+    /// How many rows.
+    pub fn rows(&self) -> usize {
+        self.blocks.len() / self.per_row
+    }
+
+    /// Blocks per row.
+    pub(crate) fn blocks_per_row(&self) -> usize {
+        self.per_row
+    }
+
+    /// Input row `i`.
+    pub(crate) fn row(&self, i: usize) -> Row<'_> {
+        &self.blocks[i * self.per_row..(i + 1) * self.per_row]
+    }
+}
+
+/// Weight rows `4q..4q + 4` of `w` (`n` rows of `row_bytes`), a partial last
+/// quad repeating its last row, and how many of them are real.
+///
+/// # Panics
+/// If `w` is not `n` rows of `row_bytes` or `q` is past the last quad.
+pub(crate) fn quad_rows<'w>(
+    name: &str,
+    w: &'w [u8],
+    n: usize,
+    q: usize,
+    row_bytes: usize,
+) -> ([&'w [u8]; 4], usize) {
+    assert!(
+        w.len() == n * row_bytes && q < crate::quad::quads(n),
+        "{name}: weight of {} bytes is not {n} rows of {row_bytes}, or quad {q} is past it",
+        w.len()
+    );
+    let first = 4 * q;
+    let rows = std::array::from_fn(|r| {
+        let j = (first + r).min(n - 1);
+        &w[j * row_bytes..(j + 1) * row_bytes]
+    });
+    (rows, (n - first).min(4))
+}
+
+/// One block as ggml's `quantize_row_q8_K` reference makes it (`max` the
+/// first value of the largest magnitude, ties rounded to even).
+fn quantize(x: &[f32]) -> Block {
+    let mut block = Block {
+        qs: [0; BLOCK],
+        bsum16: [0; 16],
+        bsum32: [0; 8],
+        d: 0.0,
+    };
+    let amax = crate::math::abs_max(x);
+    let Some(&max) = x.iter().find(|v| v.abs() == amax).filter(|_| amax > 0.0) else {
+        return block;
+    };
+    let iscale = -127.0 / max;
+    crate::math::round_to_i8(&mut block.qs, x, iscale);
+    for (s, sum) in block.bsum16.iter_mut().enumerate() {
+        *sum = block.qs[16 * s..16 * s + 16]
+            .iter()
+            .map(|&q| q as i16)
+            .sum();
+    }
+    for (s, sum) in block.bsum32.iter_mut().enumerate() {
+        *sum = block.bsum16[2 * s] + block.bsum16[2 * s + 1];
+    }
+    block.d = 1.0 / iscale;
+    block
+}
+
+/// The AVX-512 driver both K-quant products share. For each block of a
+/// weight quad, the format unpacks its four rows once ([`x86::Format`]):
+/// values as bytes and sub-block scales as `i16` lanes, 64 values at a time.
+/// Then every four input rows of the tile take their integer sums from those
+/// (`vpmaddubsw` of weight bytes by input bytes, `vpdpwssd` of that by the
+/// scales: two instructions per 64 values and pair of rows), and the
+/// format turns a tile's sixteen sums into one vector of float additions,
+/// lane `4r + g` for weight row `r` and input row `g`.
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x86 {
+    use super::{Block, Input};
+    use std::arch::x86_64::*;
+
+    /// A weight quad's block, unpacked.
+    pub struct Prepared {
+        /// `[run][row]`: values `64·run..64·run + 64` as unsigned bytes.
+        pub w: [[__m512i; 4]; 4],
+        /// `[run][row]`: each `i16` pair of `w`'s products' scale.
+        pub s: [[__m512i; 4]; 4],
+        /// The format's per-sub-block terms (Q4_K's mins, Q6_K's scales).
+        pub low: [__m512i; 2],
+        /// Lane `4r + g`: row `r`'s `d`.
+        pub d: __m512,
+        /// Lane `4r + g`: row `r`'s `dmin` (Q4_K).
+        pub dmin: __m512,
+    }
+
+    /// A K-quant format's block, as the driver needs it.
+    pub trait Format {
+        /// Bytes of one block.
+        const BLOCK_BYTES: usize;
+        /// Unpacks one block of each of four rows into `p`.
+        ///
+        /// # Safety
+        /// AVX-512 F, BW and VNNI; each pointer starts a whole block.
+        unsafe fn prepare(blocks: [*const u8; 4], p: &mut Prepared);
+        /// A block's additions to lanes `4r + g`, from the integer sums
+        /// `acc[g][r]` of input blocks `x` whose scales are `dx` (lane `4r + g`).
+        ///
+        /// # Safety
+        /// AVX-512 F, BW and VNNI.
+        unsafe fn add<const G: usize>(
+            acc: &[[__m512i; 4]; G],
+            p: &Prepared,
+            x: [&Block; G],
+            dx: __m512,
+        ) -> __m512;
+    }
+
+    /// Calls `out(i, r, x_i · w_r)` for every row `i` of `x` and `r < 4`.
+    ///
+    /// # Safety
+    /// AVX-512 F, BW and VNNI; each `w[r]` holds a block of `F` per block
+    /// of `x`'s rows.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub unsafe fn quad<F: Format>(
+        w: [&[u8]; 4],
+        x: &Input,
+        mut out: impl FnMut(usize, usize, f32),
+    ) {
+        let (rows, blocks) = (x.rows(), x.per_row);
+        let groups = rows / 4;
+        let zero = _mm512_setzero_si512();
+        let mut p = Prepared {
+            w: [[zero; 4]; 4],
+            s: [[zero; 4]; 4],
+            low: [zero; 2],
+            d: _mm512_setzero_ps(),
+            dmin: _mm512_setzero_ps(),
+        };
+        // One float vector per four rows, then one per row left over.
+        let mut sums = vec![_mm512_setzero_ps(); groups + rows % 4];
+        let (xs, ds) = (x.blocks.as_ptr(), x.d_by_block.as_ptr());
+        // SAFETY: row i < rows, block b < blocks: within `x.blocks`.
+        let block = |i: usize, b: usize| unsafe { &*xs.add(i * blocks + b) };
+        for b in 0..blocks {
+            // SAFETY: block b of each row (the caller's promise).
+            unsafe { F::prepare(w.map(|w| w.as_ptr().add(b * F::BLOCK_BYTES)), &mut p) };
+            for (t, sum) in sums.iter_mut().enumerate() {
+                let add = if t < groups {
+                    let xb: [&Block; 4] = std::array::from_fn(|g| block(4 * t + g, b));
+                    let acc = products(&p, xb);
+                    // SAFETY: rows 4t..4t + 4 of block b's scales.
+                    let dx =
+                        _mm512_broadcast_f32x4(unsafe { _mm_loadu_ps(ds.add(b * rows + 4 * t)) });
+                    unsafe { F::add(&acc, &p, xb, dx) }
+                } else {
+                    let xb = [block(4 * groups + t - groups, b)];
+                    let acc = products(&p, xb);
+                    unsafe { F::add(&acc, &p, xb, _mm512_set1_ps(xb[0].d)) }
+                };
+                *sum = _mm512_add_ps(*sum, add);
+            }
+        }
+        for (t, sum) in sums.into_iter().enumerate() {
+            let mut lanes = [0f32; 16];
+            // SAFETY: 16 f32 fit `lanes`.
+            unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), sum) };
+            for r in 0..4 {
+                if t < groups {
+                    for g in 0..4 {
+                        out(4 * t + g, r, lanes[4 * r + g]);
+                    }
+                } else {
+                    out(4 * groups + t - groups, r, lanes[4 * r]);
+                }
+            }
+        }
+    }
+
+    /// `acc[g][r]`: the integer sums of input block `x[g]` against the
+    /// prepared rows, in 16 lanes each.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    fn products<const G: usize>(p: &Prepared, x: [&Block; G]) -> [[__m512i; 4]; G] {
+        let mut acc = [[_mm512_setzero_si512(); 4]; G];
+        for run in 0..4 {
+            for (acc, x) in acc.iter_mut().zip(x) {
+                // SAFETY: values 64·run..64·run + 64 of an aligned block.
+                let xv = unsafe { _mm512_load_si512(x.qs.as_ptr().add(64 * run) as *const _) };
+                for (acc, (w, s)) in acc.iter_mut().zip(p.w[run].iter().zip(&p.s[run])) {
+                    *acc = dpwssd(*acc, _mm512_maddubs_epi16(*w, xv), *s);
+                }
+            }
+        }
+        acc
+    }
+
+    /// `acc + a·b` in `i16` pairs, as the one instruction `vpdpwssd`: written
+    /// as the intrinsic, LLVM splits it into `vpmaddwd` + `vpaddd` for a
+    /// generic x86-64 target, a third more work in the products' loop.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    fn dpwssd(mut acc: __m512i, a: __m512i, b: __m512i) -> __m512i {
+        // SAFETY: a register-only instruction of a feature this function requires.
+        unsafe {
+            std::arch::asm!(
+                "vpdpwssd {acc}, {a}, {b}",
+                acc = inout(zmm_reg) acc,
+                a = in(zmm_reg) a,
+                b = in(zmm_reg) b,
+                options(pure, nomem, nostack, preserves_flags)
+            );
+        }
+        acc
+    }
+
+    /// Lane `4r + g` = `v[r]`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn per_row_lanes(v: [f32; 4]) -> __m512 {
+        let idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+        // SAFETY: four f32.
+        let v = unsafe { _mm_loadu_ps(v.as_ptr()) };
+        _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(v))
+    }
+
+    /// Four vectors of lanes for weight rows `r = 0..4` folded into one
+    /// whose 128-bit lane `r` holds four partial sums of row `r` (exact).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn per_row(v: [__m512i; 4]) -> __m512i {
+        let fold = |a, b| {
+            _mm512_add_epi32(
+                _mm512_shuffle_i32x4::<0x88>(a, b),
+                _mm512_shuffle_i32x4::<0xDD>(a, b),
+            )
+        };
+        fold(fold(v[0], v[1]), fold(v[2], v[3]))
+    }
+
+    /// Two vectors of lanes for weight rows `(0, 1)` and `(2, 3)`, a row's
+    /// in each 256-bit half, folded as [`per_row`] folds four.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn per_row_from_halves(a: __m512i, b: __m512i) -> __m512i {
+        _mm512_add_epi32(
+            _mm512_shuffle_i32x4::<0x88>(a, b),
+            _mm512_shuffle_i32x4::<0xDD>(a, b),
+        )
+    }
+
+    /// [`per_row`] vectors of input rows `g = 0..G` summed into lane
+    /// `4r + g` (exact; rows past `G` are zero).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn per_pair<const G: usize>(v: [__m512i; G]) -> __m512i {
+        let mut p = [_mm512_setzero_si512(); 4];
+        p[..G].copy_from_slice(&v);
+        let pairs =
+            |a, b| _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+        let (s01, s23) = (pairs(p[0], p[1]), pairs(p[2], p[3]));
+        _mm512_add_epi32(
+            _mm512_unpacklo_epi64(s01, s23),
+            _mm512_unpackhi_epi64(s01, s23),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantizes_as_ggml_does() {
+        let mut x: Vec<f32> = crate::quad::seeded_values(2 * BLOCK, 3);
+        x[40] = -2.5; // the extreme value is negative: d is positive
+        x[300] = 3.0; // positive: d is negative
+        let input = Input::new(&x, BLOCK);
+        assert_eq!(input.rows(), 2);
+        for (b, block) in input.blocks.iter().enumerate() {
+            let xs = &x[b * BLOCK..(b + 1) * BLOCK];
+            let max = [-2.5f32, 3.0][b];
+            assert_eq!(block.d, 1.0 / (-127.0 / max));
+            for (q, v) in block.qs.iter().zip(xs) {
+                assert_eq!(*q as f32, ((-127.0 / max) * v).round_ties_even());
+            }
+            let total: i32 = block.qs.iter().map(|&q| q as i32).sum();
+            assert_eq!(block.bsum16.iter().map(|&s| s as i32).sum::<i32>(), total);
+            assert_eq!(block.bsum32.iter().map(|&s| s as i32).sum::<i32>(), total);
+            assert_eq!(
+                block.bsum32[3] as i32,
+                block.qs[96..128].iter().map(|&q| q as i32).sum::<i32>()
+            );
+        }
+        assert_eq!(block_of_zeros().d, 0.0);
+    }
+
+    fn block_of_zeros() -> Block {
+        quantize(&[0.0; BLOCK])
+    }
+}
