@@ -107,19 +107,6 @@ mod x86 {
         #[inline]
         #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
         unsafe fn prepare(blocks: [*const u8; 4], p: &mut Prepared) {
-            let nibble = _mm512_set1_epi8(0x0F);
-            let pair_bits = _mm512_set1_epi8(0x30);
-            let halves = |lo: i16, hi: i16| {
-                _mm512_inserti64x4::<1>(
-                    _mm512_castsi256_si512(_mm256_set1_epi16(lo)),
-                    _mm256_set1_epi16(hi),
-                )
-            };
-            // Run c (values 64c..64c + 64) takes its high bit pairs from bits
-            // 4·(c mod 2) of `qh` in its first 32 values and 4·(c mod 2) + 2
-            // in the rest: shifted down by that, up by 4 and masked, they
-            // sit at bits 4 and 5 of each byte.
-            let shifts = [halves(0, 2), halves(4, 6)];
             let mut d = [0f32; 4];
             let mut scales = [_mm256_setzero_si256(); 4];
             for r in 0..4 {
@@ -134,34 +121,56 @@ mod x86 {
                 d[r] = f16::from_le_bytes([block[208], block[209]]).to_f32();
                 scales[r] =
                     _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(at.add(192) as *const _) });
-                for run in 0..4 {
-                    let (half, high) = (run / 2, run % 2);
-                    // For run c, i16 lanes 8i..8i + 8 take scale 4c + i.
-                    let lanes: [i16; 32] = std::array::from_fn(|l| (4 * run + l / 8) as i16);
-                    // SAFETY: 32 i16 are 64 bytes; ql bytes 64h..64h + 64 and
-                    // qh bytes 32h..32h + 32 of the block.
-                    let (pick, ql, qh) = unsafe {
-                        (
-                            _mm512_loadu_si512(lanes.as_ptr() as *const _),
-                            _mm512_loadu_si512(at.add(64 * half) as *const _),
-                            _mm256_loadu_si256(at.add(128 + 32 * half) as *const _),
-                        )
-                    };
-                    let low = match high {
-                        0 => _mm512_and_si512(ql, nibble),
-                        _ => _mm512_and_si512(_mm512_srli_epi16::<4>(ql), nibble),
-                    };
-                    let pairs = _mm512_srlv_epi16(_mm512_broadcast_i64x4(qh), shifts[high]);
-                    let pairs = _mm512_and_si512(_mm512_slli_epi16::<4>(pairs), pair_bits);
-                    p.w[run][r] = _mm512_or_si512(low, pairs);
-                    p.s[run][r] = _mm512_permutexvar_epi16(pick, _mm512_castsi256_si512(scales[r]));
-                }
+                p.scales[r] = _mm512_castsi256_si512(scales[r]);
             }
             // Rows 0 and 1's sixteen scales, then rows 2 and 3's.
             let join =
                 |a: __m256i, b: __m256i| _mm512_inserti64x4::<1>(_mm512_castsi256_si512(a), b);
             p.low = [join(scales[0], scales[1]), join(scales[2], scales[3])];
             p.d = per_row_lanes(d);
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+        unsafe fn run(
+            blocks: [*const u8; 4],
+            run: usize,
+            p: &Prepared,
+        ) -> ([__m512i; 4], [__m512i; 4]) {
+            let nibble = _mm512_set1_epi8(0x0F);
+            let pair_bits = _mm512_set1_epi8(0x30);
+            let (half, high) = (run / 2, run % 2);
+            // Run c (values 64c..64c + 64) takes its high bit pairs from bits
+            // 4·(c mod 2) of `qh` in its first 32 values and 4·(c mod 2) + 2
+            // in the rest: shifted down by that, up by 4 and masked, they
+            // sit at bits 4 and 5 of each byte.
+            let shift = 4 * high as i16;
+            let shifts = _mm512_inserti64x4::<1>(
+                _mm512_castsi256_si512(_mm256_set1_epi16(shift)),
+                _mm256_set1_epi16(shift + 2),
+            );
+            // For run c, i16 lanes 8i..8i + 8 take scale 4c + i.
+            let lanes: [i16; 32] = std::array::from_fn(|l| (4 * run + l / 8) as i16);
+            // SAFETY: 32 i16 are 64 bytes.
+            let pick = unsafe { _mm512_loadu_si512(lanes.as_ptr() as *const _) };
+            let values = std::array::from_fn(|r| {
+                // SAFETY: ql bytes 64h..64h + 64 and qh bytes 32h..32h + 32.
+                let (ql, qh) = unsafe {
+                    (
+                        _mm512_loadu_si512(blocks[r].add(64 * half) as *const _),
+                        _mm256_loadu_si256(blocks[r].add(128 + 32 * half) as *const _),
+                    )
+                };
+                let low = match high {
+                    0 => _mm512_and_si512(ql, nibble),
+                    _ => _mm512_and_si512(_mm512_srli_epi16::<4>(ql), nibble),
+                };
+                let pairs = _mm512_srlv_epi16(_mm512_broadcast_i64x4(qh), shifts);
+                let pairs = _mm512_and_si512(_mm512_slli_epi16::<4>(pairs), pair_bits);
+                _mm512_or_si512(low, pairs)
+            });
+            let scales = std::array::from_fn(|r| _mm512_permutexvar_epi16(pick, p.scales[r]));
+            (values, scales)
         }
 
         #[inline]
@@ -277,7 +286,7 @@ mod tests {
         let (n, blocks) = (7, 4);
         let k = blocks * BLOCK;
         let w = weight(n, blocks, 3);
-        for m in [1, 3, 6, 9] {
+        for m in [1, 2, 3, 6, 9] {
             let x = seeded_values(m * k, 4);
             let input = Input::new(&x, k);
             let want = products(Kernel::scalar(), &w, n, &input);

@@ -148,6 +148,9 @@ pub(crate) mod x86 {
         pub w: [[__m512i; 4]; 4],
         /// `[run][row]`: each `i16` pair of `w`'s products' scale.
         pub s: [[__m512i; 4]; 4],
+        /// `[row]`: the block's sub-block scales as `i16`, in the order the
+        /// format's runs pick them from.
+        pub scales: [__m512i; 4],
         /// The format's per-sub-block terms (Q4_K's mins, Q6_K's scales).
         pub low: [__m512i; 2],
         /// Lane `4r + g`: row `r`'s `d`.
@@ -160,11 +163,22 @@ pub(crate) mod x86 {
     pub trait Format {
         /// Bytes of one block.
         const BLOCK_BYTES: usize;
-        /// Unpacks one block of each of four rows into `p`.
+        /// Unpacks what one block of each of four rows needs beyond its
+        /// values into `p`: `scales`, `low`, `d`, `dmin`.
         ///
         /// # Safety
         /// AVX-512 F, BW and VNNI; each pointer starts a whole block.
         unsafe fn prepare(blocks: [*const u8; 4], p: &mut Prepared);
+        /// Run `run`'s values of each row (`w`) and their products' scales
+        /// (`s`), after [`Format::prepare`].
+        ///
+        /// # Safety
+        /// As [`Format::prepare`].
+        unsafe fn run(
+            blocks: [*const u8; 4],
+            run: usize,
+            p: &Prepared,
+        ) -> ([__m512i; 4], [__m512i; 4]);
         /// A block's additions to lanes `4r + g`, from the integer sums
         /// `acc[g][r]` of input blocks `x` whose scales are `dx` (lane `4r + g`).
         ///
@@ -184,21 +198,84 @@ pub(crate) mod x86 {
     /// AVX-512 F, BW and VNNI; each `w[r]` holds a block of `F` per block
     /// of `x`'s rows.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub unsafe fn quad<F: Format>(
+    pub unsafe fn quad<F: Format>(w: [&[u8]; 4], x: &Input, out: impl FnMut(usize, usize, f32)) {
+        // SAFETY (all three): the caller's promise.
+        unsafe {
+            match x.rows() {
+                1 => few::<F, 1>(w, x, out),
+                2 => few::<F, 2>(w, x, out),
+                3 => few::<F, 3>(w, x, out),
+                _ => many::<F>(w, x, out),
+            }
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn empty() -> Prepared {
+        let zero = _mm512_setzero_si512();
+        Prepared {
+            w: [[zero; 4]; 4],
+            s: [[zero; 4]; 4],
+            scales: [zero; 4],
+            low: [zero; 2],
+            d: _mm512_setzero_ps(),
+            dmin: _mm512_setzero_ps(),
+        }
+    }
+
+    /// Decoding: `G` < 4 input rows, each run's values multiplied into them
+    /// as soon as they are unpacked (kept in registers, not stored).
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn few<F: Format, const G: usize>(
         w: [&[u8]; 4],
         x: &Input,
         mut out: impl FnMut(usize, usize, f32),
     ) {
+        let blocks = x.per_row;
+        let mut p = empty();
+        let mut sum = _mm512_setzero_ps();
+        for b in 0..blocks {
+            // SAFETY: block b of each row (the caller's promise).
+            let at = w.map(|w| unsafe { w.as_ptr().add(b * F::BLOCK_BYTES) });
+            unsafe { F::prepare(at, &mut p) };
+            let xb: [&Block; G] = std::array::from_fn(|g| &x.blocks[g * blocks + b]);
+            let mut acc = [[_mm512_setzero_si512(); 4]; G];
+            for run in 0..4 {
+                let (wv, sv) = unsafe { F::run(at, run, &p) };
+                for (acc, x) in acc.iter_mut().zip(xb) {
+                    // SAFETY: values 64·run..64·run + 64 of an aligned block.
+                    let xv = unsafe { _mm512_load_si512(x.qs.as_ptr().add(64 * run) as *const _) };
+                    for (acc, (w, s)) in acc.iter_mut().zip(wv.iter().zip(&sv)) {
+                        *acc = dpwssd(*acc, _mm512_maddubs_epi16(*w, xv), *s);
+                    }
+                }
+            }
+            let mut d = [0f32; 4];
+            for (d, x) in d.iter_mut().zip(xb) {
+                *d = x.d;
+            }
+            // SAFETY: four f32.
+            let dx = _mm512_broadcast_f32x4(unsafe { _mm_loadu_ps(d.as_ptr()) });
+            sum = _mm512_add_ps(sum, unsafe { F::add(&acc, &p, xb, dx) });
+        }
+        let mut lanes = [0f32; 16];
+        // SAFETY: 16 f32 fit `lanes`.
+        unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), sum) };
+        for r in 0..4 {
+            for g in 0..G {
+                out(g, r, lanes[4 * r + g]);
+            }
+        }
+    }
+
+    /// Prompts: each block's four rows unpacked once, then multiplied into
+    /// every four input rows of the tile, and one by one into the rest.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn many<F: Format>(w: [&[u8]; 4], x: &Input, mut out: impl FnMut(usize, usize, f32)) {
         let (rows, blocks) = (x.rows(), x.per_row);
         let groups = rows / 4;
-        let zero = _mm512_setzero_si512();
-        let mut p = Prepared {
-            w: [[zero; 4]; 4],
-            s: [[zero; 4]; 4],
-            low: [zero; 2],
-            d: _mm512_setzero_ps(),
-            dmin: _mm512_setzero_ps(),
-        };
+        let mut p = empty();
         // One float vector per four rows, then one per row left over.
         let mut sums = vec![_mm512_setzero_ps(); groups + rows % 4];
         let (xs, ds) = (x.blocks.as_ptr(), x.d_by_block.as_ptr());
@@ -206,7 +283,11 @@ pub(crate) mod x86 {
         let block = |i: usize, b: usize| unsafe { &*xs.add(i * blocks + b) };
         for b in 0..blocks {
             // SAFETY: block b of each row (the caller's promise).
-            unsafe { F::prepare(w.map(|w| w.as_ptr().add(b * F::BLOCK_BYTES)), &mut p) };
+            let at = w.map(|w| unsafe { w.as_ptr().add(b * F::BLOCK_BYTES) });
+            unsafe { F::prepare(at, &mut p) };
+            for run in 0..4 {
+                (p.w[run], p.s[run]) = unsafe { F::run(at, run, &p) };
+            }
             for (t, sum) in sums.iter_mut().enumerate() {
                 let add = if t < groups {
                     let xb: [&Block; 4] = std::array::from_fn(|g| block(4 * t + g, b));
@@ -258,8 +339,9 @@ pub(crate) mod x86 {
     }
 
     /// `acc + a·b` in `i16` pairs, as the one instruction `vpdpwssd`: written
-    /// as the intrinsic, LLVM splits it into `vpmaddwd` + `vpaddd` for a
-    /// generic x86-64 target, a third more work in the products' loop.
+    /// as the intrinsic, LLVM 21 splits most of them into `vpmaddwd` +
+    /// `vpaddd` (even built for this project's Sapphire Rapids), a third
+    /// more work in the products' loop.
     #[inline]
     #[target_feature(enable = "avx512f,avx512vnni")]
     fn dpwssd(mut acc: __m512i, a: __m512i, b: __m512i) -> __m512i {
