@@ -20,7 +20,9 @@
 //! bits (tested below). Other CPUs use the scalar kernel here; the engine
 //! keeps candle's product for them.
 
-use crate::q8_0::{Kernel, Path};
+use crate::q8_0::Kernel;
+#[cfg(target_arch = "x86_64")]
+use crate::q8_0::Path;
 use crate::q8_k::{BLOCK, Input, Row};
 use half::f16;
 

@@ -10,7 +10,9 @@
 //! four weight rows by up to four input rows, `vpmaddubsw` + `vpdpwssd`);
 //! every path gives the scalar kernel's bits.
 
-use crate::q8_0::{Kernel, Path};
+use crate::q8_0::Kernel;
+#[cfg(target_arch = "x86_64")]
+use crate::q8_0::Path;
 use crate::q8_k::{BLOCK, Input, Row};
 use half::f16;
 
