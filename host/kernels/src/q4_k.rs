@@ -21,8 +21,6 @@
 //! keeps candle's product for them.
 
 use crate::q8_0::Kernel;
-#[cfg(target_arch = "x86_64")]
-use crate::q8_0::Path;
 use crate::q8_k::{BLOCK, Input, Row};
 use half::f16;
 
@@ -36,7 +34,7 @@ pub use crate::quad::quads;
 /// Whether `kernel` has a vector path here (the others run the scalar one).
 pub fn vectorised(kernel: Kernel) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if kernel.0 == Path::Vnni {
+    if kernel.0 == crate::q8_0::Path::Vnni {
         return true;
     }
     let _ = kernel;
@@ -56,28 +54,22 @@ pub fn quad(
     n: usize,
     q: usize,
     x: &Input,
-    mut out: impl FnMut(usize, usize, f32),
+    out: impl FnMut(usize, usize, f32),
 ) {
-    let row_bytes = x.blocks_per_row() * BLOCK_BYTES;
-    let (rows, live) = crate::q8_k::quad_rows("q4_k", w, n, q, row_bytes);
-    let mut put = |i: usize, r: usize, dot: f32| {
-        if r < live {
-            out(i, 4 * q + r, dot)
-        }
-    };
-    match kernel.0 {
-        // SAFETY: a `Kernel` of this path proves the CPU has AVX-512 (F, BW,
-        // VNNI); `quad_rows` checked the rows' lengths.
-        #[cfg(target_arch = "x86_64")]
-        Path::Vnni => unsafe { crate::q8_k::x86::quad::<x86::Q4K>(rows, x, put) },
-        _ => {
-            for i in 0..x.rows() {
-                for (r, w) in rows.iter().enumerate() {
-                    put(i, r, dot_scalar(w, x.row(i)));
-                }
-            }
-        }
+    crate::q8_k::quad::<Format>(kernel, w, n, q, x, out)
+}
+
+/// This format, for the shared driver.
+struct Format;
+
+impl crate::q8_k::KQuant for Format {
+    const NAME: &'static str = "q4_k";
+    const BLOCK_BYTES: usize = BLOCK_BYTES;
+    fn dot_scalar(w: &[u8], x: Row<'_>) -> f32 {
+        dot_scalar(w, x)
     }
+    #[cfg(target_arch = "x86_64")]
+    type X86 = x86::Q4K;
 }
 
 /// A block's eight scales and eight mins out of their twelve bytes (ggml's
@@ -219,19 +211,11 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::q8_k::checks;
     use crate::quad::seeded_values;
 
-    /// Every product of `x` with the `n` rows of `w`, row-major, by quads.
-    fn products(kernel: Kernel, w: &[u8], n: usize, x: &Input) -> Vec<f32> {
-        let mut out = vec![f32::NAN; x.rows() * n];
-        for q in 0..quads(n) {
-            quad(kernel, w, n, q, x, |i, j, v| out[i * n + j] = v);
-        }
-        out
-    }
-
     /// `n` rows of `blocks` Q4_K blocks with seeded bytes and small scales.
-    pub fn weight(n: usize, blocks: usize, seed: u64) -> Vec<u8> {
+    fn weight(n: usize, blocks: usize, seed: u64) -> Vec<u8> {
         let noise = seeded_values(n * blocks * BLOCK_BYTES, seed);
         let mut w = Vec::with_capacity(noise.len());
         for block in noise.chunks_exact(BLOCK_BYTES) {
@@ -270,51 +254,12 @@ mod tests {
 
     #[test]
     fn scalar_kernel_is_the_dequantized_product() {
-        let (n, blocks, m) = (5, 3, 2);
-        let k = blocks * BLOCK;
-        let w = weight(n, blocks, 1);
-        let x = seeded_values(m * k, 2);
-        let input = Input::new(&x, k);
-        let got = products(Kernel::scalar(), &w, n, &input);
-        for i in 0..m {
-            let xq: Vec<f64> = input
-                .row(i)
-                .iter()
-                .flat_map(|b| b.qs.iter().map(|&q| q as f64 * b.d as f64))
-                .collect();
-            for j in 0..n {
-                let wq: Vec<f64> = w[j * blocks * BLOCK_BYTES..(j + 1) * blocks * BLOCK_BYTES]
-                    .chunks_exact(BLOCK_BYTES)
-                    .flat_map(dequantize)
-                    .collect();
-                let want: f64 = wq.iter().zip(&xq).map(|(a, b)| a * b).sum();
-                let scale: f64 = wq.iter().zip(&xq).map(|(a, b)| (a * b).abs()).sum();
-                let diff = (got[i * n + j] as f64 - want).abs();
-                assert!(
-                    diff <= 1e-5 * scale,
-                    "({i}, {j}): {} vs {want}",
-                    got[i * n + j]
-                );
-            }
-        }
+        checks::scalar_is_the_dequantized_product::<Format>(weight, dequantize);
     }
 
-    /// Every path, on tiles of four and one input rows and a partial quad,
-    /// gives the scalar kernel's bits.
     #[test]
     fn every_kernel_gives_the_scalar_bits() {
-        let (n, blocks) = (7, 4);
-        let k = blocks * BLOCK;
-        let w = weight(n, blocks, 3);
-        for m in [1, 2, 3, 6, 9] {
-            let x = seeded_values(m * k, 4);
-            let input = Input::new(&x, k);
-            let want = products(Kernel::scalar(), &w, n, &input);
-            for kernel in Kernel::available() {
-                let got = products(kernel, &w, n, &input);
-                assert_eq!(got, want, "{} with {m} rows", kernel.name());
-            }
-        }
+        checks::every_kernel_gives_the_scalar_bits::<Format>(weight);
     }
 
     #[test]

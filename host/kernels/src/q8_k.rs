@@ -82,7 +82,7 @@ impl Input {
 ///
 /// # Panics
 /// If `w` is not `n` rows of `row_bytes` or `q` is past the last quad.
-pub(crate) fn quad_rows<'w>(
+fn quad_rows<'w>(
     name: &str,
     w: &'w [u8],
     n: usize,
@@ -100,6 +100,55 @@ pub(crate) fn quad_rows<'w>(
         &w[j * row_bytes..(j + 1) * row_bytes]
     });
     (rows, (n - first).min(4))
+}
+
+/// What a K-quant format gives the shared driver ([`quad`]).
+pub(crate) trait KQuant {
+    /// The format's name, for the panic message.
+    const NAME: &'static str;
+    /// Bytes of one block.
+    const BLOCK_BYTES: usize;
+    /// One weight row against one input row, in the vector kernel's order.
+    fn dot_scalar(w: &[u8], x: Row<'_>) -> f32;
+    /// The format's AVX-512 unpacking.
+    #[cfg(target_arch = "x86_64")]
+    type X86: x86::Format;
+}
+
+/// Calls `out(i, j, x_i · w_j)` for every input row `i` and the weight rows
+/// `j` of quad `q` (`4q..4q + 4`, those below `n`) of a weight `w` in format
+/// `F`, `n` rows of `x`'s width.
+///
+/// # Panics
+/// If `w` is not `n` such rows or `q` is past the last quad.
+pub(crate) fn quad<F: KQuant>(
+    kernel: crate::q8_0::Kernel,
+    w: &[u8],
+    n: usize,
+    q: usize,
+    x: &Input,
+    mut out: impl FnMut(usize, usize, f32),
+) {
+    let row_bytes = x.blocks_per_row() * F::BLOCK_BYTES;
+    let (rows, live) = quad_rows(F::NAME, w, n, q, row_bytes);
+    let mut put = |i: usize, r: usize, dot: f32| {
+        if r < live {
+            out(i, 4 * q + r, dot)
+        }
+    };
+    match kernel.0 {
+        // SAFETY: a `Kernel` of this path proves the CPU has AVX-512 (F, BW,
+        // VNNI); `quad_rows` checked the rows' lengths.
+        #[cfg(target_arch = "x86_64")]
+        crate::q8_0::Path::Vnni => unsafe { x86::quad::<F::X86>(rows, x, put) },
+        _ => {
+            for i in 0..x.rows() {
+                for (r, w) in rows.iter().enumerate() {
+                    put(i, r, F::dot_scalar(w, x.row(i)));
+                }
+            }
+        }
+    }
 }
 
 /// One block as ggml's `quantize_row_q8_K` reference makes it (`max` the
@@ -408,6 +457,74 @@ pub(crate) mod x86 {
             _mm512_unpacklo_epi64(s01, s23),
             _mm512_unpackhi_epi64(s01, s23),
         )
+    }
+}
+
+/// The tests both K-quant formats share.
+#[cfg(test)]
+pub(crate) mod checks {
+    use super::{BLOCK, Input, KQuant, quad};
+    use crate::q8_0::Kernel;
+    use crate::quad::{quads, seeded_values};
+
+    /// Every product of `x` with the `n` rows of `w`, row-major, by quads.
+    fn products<F: KQuant>(kernel: Kernel, w: &[u8], n: usize, x: &Input) -> Vec<f32> {
+        let mut out = vec![f32::NAN; x.rows() * n];
+        for q in 0..quads(n) {
+            quad::<F>(kernel, w, n, q, x, |i, j, v| out[i * n + j] = v);
+        }
+        out
+    }
+
+    /// The scalar kernel is the f64 product of `dequantize`d weights (`n`
+    /// rows of `blocks` blocks made by `weight`) and the dequantized input.
+    pub fn scalar_is_the_dequantized_product<F: KQuant>(
+        weight: fn(usize, usize, u64) -> Vec<u8>,
+        dequantize: fn(&[u8]) -> Vec<f64>,
+    ) {
+        let (n, blocks, m) = (5, 3, 2);
+        let k = blocks * BLOCK;
+        let w = weight(n, blocks, 1);
+        let input = Input::new(&seeded_values(m * k, 2), k);
+        let got = products::<F>(Kernel::scalar(), &w, n, &input);
+        for i in 0..m {
+            let xq: Vec<f64> = input
+                .row(i)
+                .iter()
+                .flat_map(|b| b.qs.iter().map(|&q| q as f64 * b.d as f64))
+                .collect();
+            for (j, row) in w.chunks_exact(blocks * F::BLOCK_BYTES).enumerate() {
+                let wq: Vec<f64> = row
+                    .chunks_exact(F::BLOCK_BYTES)
+                    .flat_map(dequantize)
+                    .collect();
+                let want: f64 = wq.iter().zip(&xq).map(|(a, b)| a * b).sum();
+                let scale: f64 = wq.iter().zip(&xq).map(|(a, b)| (a * b).abs()).sum();
+                let diff = (got[i * n + j] as f64 - want).abs();
+                assert!(
+                    diff <= 1e-5 * scale,
+                    "({i}, {j}): {} vs {want}",
+                    got[i * n + j]
+                );
+            }
+        }
+    }
+
+    /// Every path, on groups of four input rows and rows left over, on one
+    /// to three rows (decoding) and on a partial quad, gives the scalar
+    /// kernel's bits.
+    pub fn every_kernel_gives_the_scalar_bits<F: KQuant>(weight: fn(usize, usize, u64) -> Vec<u8>) {
+        let (n, blocks) = (7, 4);
+        let k = blocks * BLOCK;
+        let w = weight(n, blocks, 3);
+        for m in [1, 2, 3, 6, 9] {
+            let input = Input::new(&seeded_values(m * k, 4), k);
+            let want = products::<F>(Kernel::scalar(), &w, n, &input);
+            for kernel in Kernel::available() {
+                let got = products::<F>(kernel, &w, n, &input);
+                assert_eq!(got, want, "{} with {m} rows", kernel.name());
+            }
+        }
     }
 }
 

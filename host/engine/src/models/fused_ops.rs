@@ -33,6 +33,25 @@ fn out(v: Vec<f32>, l: &Layout) -> (CpuStorage, Shape) {
     (CpuStorage::F32(v), l.shape().clone())
 }
 
+/// `y = f(gate, up)` elementwise, in chunks on every thread: the gated
+/// products of both MLPs.
+fn gated_product(
+    what: &str,
+    (gs, gl): (&CpuStorage, &Layout),
+    (us, ul): (&CpuStorage, &Layout),
+    f: impl Fn(&mut [f32], &[f32], &[f32]) + Sync,
+) -> candle_core::Result<(CpuStorage, Shape)> {
+    let (g, u) = (f32s(gs, gl, what)?, f32s(us, ul, what)?);
+    if g.len() != u.len() {
+        candle_core::bail!("{what}: shapes differ");
+    }
+    let mut y = vec![0f32; g.len()];
+    y.par_chunks_mut(4096)
+        .zip(g.par_chunks(4096).zip(u.par_chunks(4096)))
+        .for_each(|(yc, (gc, uc))| f(yc, gc, uc));
+    Ok(out(y, gl))
+}
+
 // Declared here so its kernels can share this module's helpers.
 #[cfg(feature = "train")]
 pub mod train;
@@ -61,15 +80,7 @@ impl CustomOp2 for GeluMul {
         us: &CpuStorage,
         ul: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (g, u) = (f32s(gs, gl, "gelu-mul")?, f32s(us, ul, "gelu-mul")?);
-        if g.len() != u.len() {
-            candle_core::bail!("gelu-mul: shapes differ");
-        }
-        let mut y = vec![0f32; g.len()];
-        y.par_chunks_mut(4096)
-            .zip(g.par_chunks(4096).zip(u.par_chunks(4096)))
-            .for_each(|(yc, (gc, uc))| lem_kernels::math::gelu_mul(yc, gc, uc));
-        Ok(out(y, gl))
+        gated_product("gelu-mul", (gs, gl), (us, ul), lem_kernels::math::gelu_mul)
     }
 
     /// The gradients of [`gelu_mul`] in both inputs
@@ -115,19 +126,11 @@ impl CustomOp2 for SiluMul {
         us: &CpuStorage,
         ul: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (g, u) = (f32s(gs, gl, "silu-mul")?, f32s(us, ul, "silu-mul")?);
-        if g.len() != u.len() {
-            candle_core::bail!("silu-mul: shapes differ");
-        }
-        let mut y = vec![0f32; g.len()];
-        y.par_chunks_mut(4096)
-            .zip(g.par_chunks(4096).zip(u.par_chunks(4096)))
-            .for_each(|(yc, (gc, uc))| {
-                for ((y, &g), &u) in yc.iter_mut().zip(gc).zip(uc) {
-                    *y = g / (1.0 + (-g).exp()) * u;
-                }
-            });
-        Ok(out(y, gl))
+        gated_product("silu-mul", (gs, gl), (us, ul), |y, g, u| {
+            for ((y, &g), &u) in y.iter_mut().zip(g).zip(u) {
+                *y = g / (1.0 + (-g).exp()) * u;
+            }
+        })
     }
 }
 
