@@ -77,31 +77,6 @@ impl Input {
     }
 }
 
-/// Weight rows `4q..4q + 4` of `w` (`n` rows of `row_bytes`), a partial last
-/// quad repeating its last row, and how many of them are real.
-///
-/// # Panics
-/// If `w` is not `n` rows of `row_bytes` or `q` is past the last quad.
-fn quad_rows<'w>(
-    name: &str,
-    w: &'w [u8],
-    n: usize,
-    q: usize,
-    row_bytes: usize,
-) -> ([&'w [u8]; 4], usize) {
-    assert!(
-        w.len() == n * row_bytes && q < crate::quad::quads(n),
-        "{name}: weight of {} bytes is not {n} rows of {row_bytes}, or quad {q} is past it",
-        w.len()
-    );
-    let first = 4 * q;
-    let rows = std::array::from_fn(|r| {
-        let j = (first + r).min(n - 1);
-        &w[j * row_bytes..(j + 1) * row_bytes]
-    });
-    (rows, (n - first).min(4))
-}
-
 /// What a K-quant format gives the shared driver ([`quad`]).
 pub(crate) trait KQuant {
     /// The format's name, for the panic message.
@@ -130,7 +105,7 @@ pub(crate) fn quad<F: KQuant>(
     mut out: impl FnMut(usize, usize, f32),
 ) {
     let row_bytes = x.blocks_per_row() * F::BLOCK_BYTES;
-    let (rows, live) = quad_rows(F::NAME, w, n, q, row_bytes);
+    let (rows, live) = crate::quad::quad_rows(F::NAME, w, n, q, row_bytes);
     let mut put = |i: usize, r: usize, dot: f32| {
         if r < live {
             out(i, 4 * q + r, dot)

@@ -41,6 +41,32 @@ pub(crate) trait Tiles {
     ) -> [[f32; 4]; G];
 }
 
+/// Weight rows `4q..4q + 4` of `w` (`n` rows of `row_bytes`), a partial last
+/// quad repeating its last row (the extra results are dropped), and how
+/// many of them are real.
+///
+/// # Panics
+/// If `w` is not `n` rows of `row_bytes` or `q` is past the last quad.
+pub(crate) fn quad_rows<'w>(
+    name: &str,
+    w: &'w [u8],
+    n: usize,
+    q: usize,
+    row_bytes: usize,
+) -> ([&'w [u8]; 4], usize) {
+    assert!(
+        w.len() == n * row_bytes && q < quads(n),
+        "{name}: weight of {} bytes is not {n} rows of {row_bytes}, or quad {q} is past it",
+        w.len()
+    );
+    let first = 4 * q;
+    let rows = std::array::from_fn(|r| {
+        let j = (first + r).min(n - 1);
+        &w[j * row_bytes..(j + 1) * row_bytes]
+    });
+    (rows, (n - first).min(4))
+}
+
 /// Calls `out(i, j, x_i · w_j)` for every input row `i` and the weight rows
 /// `j` of quad `q`, those below `n`.
 ///
@@ -54,20 +80,8 @@ pub(crate) fn quad<T: Tiles>(
     x: &T,
     mut out: impl FnMut(usize, usize, f32),
 ) {
-    let row_bytes = x.row_bytes();
-    assert!(
-        w.len() == n * row_bytes && q < quads(n),
-        "{}: weight of {} bytes is not {n} rows of {row_bytes}, or quad {q} is past it",
-        T::NAME,
-        w.len()
-    );
+    let (rows, live) = quad_rows(T::NAME, w, n, q, x.row_bytes());
     let first = 4 * q;
-    let live = (n - first).min(4);
-    let rows: [&[u8]; 4] = std::array::from_fn(|r| {
-        // A partial last quad repeats its last row; the extra results are dropped.
-        let j = (first + r).min(n - 1);
-        &w[j * row_bytes..(j + 1) * row_bytes]
-    });
     let m = x.rows();
     let mut i = 0;
     while i + 4 <= m {
