@@ -28,10 +28,6 @@ pub(crate) struct Block {
 pub struct Input {
     blocks: Vec<Block>,
     per_row: usize,
-    /// Each block's `d`, block-major (`[block][row]`), so four rows' scales
-    /// of one block are one load (by the x86 kernels).
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    d_by_block: Vec<f32>,
 }
 
 /// One input row's blocks.
@@ -48,16 +44,9 @@ impl Input {
             "q8_k input: {} values in rows of {k}",
             x.len()
         );
-        let blocks: Vec<Block> = x.chunks_exact(BLOCK).map(quantize).collect();
-        let per_row = k / BLOCK;
-        let rows = blocks.len() / per_row;
-        let d_by_block = (0..per_row * rows)
-            .map(|i| blocks[(i % rows) * per_row + i / rows].d)
-            .collect();
         Input {
-            blocks,
-            per_row,
-            d_by_block,
+            blocks: x.chunks_exact(BLOCK).map(quantize).collect(),
+            per_row: k / BLOCK,
         }
     }
 
@@ -276,13 +265,7 @@ pub(crate) mod x86 {
                     }
                 }
             }
-            let mut d = [0f32; 4];
-            for (d, x) in d.iter_mut().zip(xb) {
-                *d = x.d;
-            }
-            // SAFETY: four f32.
-            let dx = _mm512_broadcast_f32x4(unsafe { _mm_loadu_ps(d.as_ptr()) });
-            sum = _mm512_add_ps(sum, unsafe { F::add(&acc, &p, xb, dx) });
+            sum = _mm512_add_ps(sum, unsafe { F::add(&acc, &p, xb, scales(xb)) });
         }
         let mut lanes = [0f32; 16];
         // SAFETY: 16 f32 fit `lanes`.
@@ -303,7 +286,7 @@ pub(crate) mod x86 {
         let mut p = empty();
         // One float vector per four rows, then one per row left over.
         let mut sums = vec![_mm512_setzero_ps(); groups + rows % 4];
-        let (xs, ds) = (x.blocks.as_ptr(), x.d_by_block.as_ptr());
+        let xs = x.blocks.as_ptr();
         // SAFETY: row i < rows, block b < blocks: within `x.blocks`.
         let block = |i: usize, b: usize| unsafe { &*xs.add(i * blocks + b) };
         for b in 0..blocks {
@@ -316,15 +299,10 @@ pub(crate) mod x86 {
             for (t, sum) in sums.iter_mut().enumerate() {
                 let add = if t < groups {
                     let xb: [&Block; 4] = std::array::from_fn(|g| block(4 * t + g, b));
-                    let acc = products(&p, xb);
-                    // SAFETY: rows 4t..4t + 4 of block b's scales.
-                    let dx =
-                        _mm512_broadcast_f32x4(unsafe { _mm_loadu_ps(ds.add(b * rows + 4 * t)) });
-                    unsafe { F::add(&acc, &p, xb, dx) }
+                    unsafe { F::add(&products(&p, xb), &p, xb, scales(xb)) }
                 } else {
                     let xb = [block(4 * groups + t - groups, b)];
-                    let acc = products(&p, xb);
-                    unsafe { F::add(&acc, &p, xb, _mm512_set1_ps(xb[0].d)) }
+                    unsafe { F::add(&products(&p, xb), &p, xb, scales(xb)) }
                 };
                 *sum = _mm512_add_ps(*sum, add);
             }
@@ -343,6 +321,18 @@ pub(crate) mod x86 {
                 }
             }
         }
+    }
+
+    /// Lane `4r + g`: input block `x[g]`'s scale `d` (zero past `G`).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn scales<const G: usize>(x: [&Block; G]) -> __m512 {
+        let mut d = [0f32; 4];
+        for (d, x) in d.iter_mut().zip(x) {
+            *d = x.d;
+        }
+        // SAFETY: four f32.
+        _mm512_broadcast_f32x4(unsafe { _mm_loadu_ps(d.as_ptr()) })
     }
 
     /// `acc[g][r]`: the integer sums of input block `x[g]` against the
