@@ -125,8 +125,6 @@ mod x86 {
     pub struct Q4K;
 
     impl Format for Q4K {
-        const BLOCK_BYTES: usize = BLOCK_BYTES;
-
         #[inline]
         #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
         unsafe fn prepare(blocks: [*const u8; 4], p: &mut Prepared) {

@@ -96,8 +96,6 @@ mod x86 {
     pub struct Q6K;
 
     impl Format for Q6K {
-        const BLOCK_BYTES: usize = BLOCK_BYTES;
-
         #[inline]
         #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
         unsafe fn prepare(blocks: [*const u8; 4], p: &mut Prepared) {

@@ -104,7 +104,7 @@ pub(crate) fn quad<F: KQuant>(
         // SAFETY: a `Kernel` of this path proves the CPU has AVX-512 (F, BW,
         // VNNI); `quad_rows` checked the rows' lengths.
         #[cfg(target_arch = "x86_64")]
-        crate::q8_0::Path::Vnni => unsafe { x86::quad::<F::X86>(rows, x, put) },
+        crate::q8_0::Path::Vnni => unsafe { x86::quad::<F>(rows, x, put) },
         _ => {
             for i in 0..x.rows() {
                 for (r, w) in rows.iter().enumerate() {
@@ -153,7 +153,7 @@ fn quantize(x: &[f32]) -> Block {
 /// lane `4r + g` for weight row `r` and input row `g`.
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86 {
-    use super::{Block, Input};
+    use super::{Block, Input, KQuant};
     use std::arch::x86_64::*;
 
     /// A weight quad's block, unpacked.
@@ -175,8 +175,6 @@ pub(crate) mod x86 {
 
     /// A K-quant format's block, as the driver needs it.
     pub trait Format {
-        /// Bytes of one block.
-        const BLOCK_BYTES: usize;
         /// Unpacks what one block of each of four rows needs beyond its
         /// values into `p`: `scales`, `low`, `d`, `dmin`.
         ///
@@ -212,7 +210,7 @@ pub(crate) mod x86 {
     /// AVX-512 F, BW and VNNI; each `w[r]` holds a block of `F` per block
     /// of `x`'s rows.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub unsafe fn quad<F: Format>(w: [&[u8]; 4], x: &Input, out: impl FnMut(usize, usize, f32)) {
+    pub unsafe fn quad<F: KQuant>(w: [&[u8]; 4], x: &Input, out: impl FnMut(usize, usize, f32)) {
         // SAFETY (all three): the caller's promise.
         unsafe {
             match x.rows() {
@@ -241,7 +239,7 @@ pub(crate) mod x86 {
     /// Decoding: `G` < 4 input rows, each run's values multiplied into them
     /// as soon as they are unpacked (kept in registers, not stored).
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn few<F: Format, const G: usize>(
+    unsafe fn few<F: KQuant, const G: usize>(
         w: [&[u8]; 4],
         x: &Input,
         mut out: impl FnMut(usize, usize, f32),
@@ -252,11 +250,11 @@ pub(crate) mod x86 {
         for b in 0..blocks {
             // SAFETY: block b of each row (the caller's promise).
             let at = w.map(|w| unsafe { w.as_ptr().add(b * F::BLOCK_BYTES) });
-            unsafe { F::prepare(at, &mut p) };
+            unsafe { F::X86::prepare(at, &mut p) };
             let xb: [&Block; G] = std::array::from_fn(|g| &x.blocks[g * blocks + b]);
             let mut acc = [[_mm512_setzero_si512(); 4]; G];
             for run in 0..4 {
-                let (wv, sv) = unsafe { F::run(at, run, &p) };
+                let (wv, sv) = unsafe { F::X86::run(at, run, &p) };
                 for (acc, x) in acc.iter_mut().zip(xb) {
                     // SAFETY: values 64·run..64·run + 64 of an aligned block.
                     let xv = unsafe { _mm512_load_si512(x.qs.as_ptr().add(64 * run) as *const _) };
@@ -265,7 +263,7 @@ pub(crate) mod x86 {
                     }
                 }
             }
-            sum = _mm512_add_ps(sum, unsafe { F::add(&acc, &p, xb, scales(xb)) });
+            sum = _mm512_add_ps(sum, unsafe { F::X86::add(&acc, &p, xb, scales(xb)) });
         }
         let mut lanes = [0f32; 16];
         // SAFETY: 16 f32 fit `lanes`.
@@ -280,7 +278,7 @@ pub(crate) mod x86 {
     /// Prompts: each block's four rows unpacked once, then multiplied into
     /// every four input rows of the tile, and one by one into the rest.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn many<F: Format>(w: [&[u8]; 4], x: &Input, mut out: impl FnMut(usize, usize, f32)) {
+    unsafe fn many<F: KQuant>(w: [&[u8]; 4], x: &Input, mut out: impl FnMut(usize, usize, f32)) {
         let (rows, blocks) = (x.rows(), x.per_row);
         let groups = rows / 4;
         let mut p = empty();
@@ -292,17 +290,17 @@ pub(crate) mod x86 {
         for b in 0..blocks {
             // SAFETY: block b of each row (the caller's promise).
             let at = w.map(|w| unsafe { w.as_ptr().add(b * F::BLOCK_BYTES) });
-            unsafe { F::prepare(at, &mut p) };
+            unsafe { F::X86::prepare(at, &mut p) };
             for run in 0..4 {
-                (p.w[run], p.s[run]) = unsafe { F::run(at, run, &p) };
+                (p.w[run], p.s[run]) = unsafe { F::X86::run(at, run, &p) };
             }
             for (t, sum) in sums.iter_mut().enumerate() {
                 let add = if t < groups {
                     let xb: [&Block; 4] = std::array::from_fn(|g| block(4 * t + g, b));
-                    unsafe { F::add(&products(&p, xb), &p, xb, scales(xb)) }
+                    unsafe { F::X86::add(&products(&p, xb), &p, xb, scales(xb)) }
                 } else {
                     let xb = [block(4 * groups + t - groups, b)];
-                    unsafe { F::add(&products(&p, xb), &p, xb, scales(xb)) }
+                    unsafe { F::X86::add(&products(&p, xb), &p, xb, scales(xb)) }
                 };
                 *sum = _mm512_add_ps(*sum, add);
             }
