@@ -71,6 +71,7 @@ impl Command {
             Command::Abliterate(a) => a.base.threads,
             Command::Bench(commands::bench::Command::Generate(a)) => a.model.threads,
             Command::Bench(commands::bench::Command::Train(a)) => a.base.threads,
+            Command::Bench(commands::bench::Command::Kernels(a)) => a.threads,
             Command::Judge(commands::judge::Command::Calibrate(a)) => a.threads,
             Command::Score(_) | Command::Report(_) | Command::Plugin(_) => None,
         }

@@ -6,10 +6,10 @@ mod common;
 use common::{Server, default_model as model};
 use serde_json::{Value, json};
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::Command;
 
-fn serve(model: &PathBuf) -> Server {
+fn serve(model: &Path) -> Server {
     common::serve(
         model,
         &[

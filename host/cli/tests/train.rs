@@ -339,7 +339,7 @@ fn bad_training_input_is_a_clear_error() {
         "base_model.model.model.layers.40.self_attn.q_proj.lora_B.weight": {"dtype": "F32", "shape": [1024, 2], "data_offsets": [5120, 13312]},
     })
     .to_string();
-    while header.len() % 8 != 0 {
+    while !header.len().is_multiple_of(8) {
         header.push(' ');
     }
     let mut bytes = (header.len() as u64).to_le_bytes().to_vec();

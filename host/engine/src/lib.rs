@@ -11,7 +11,7 @@
 //! adapters ([`adapter`]) map onto the projections by those names. The
 //! per-instruction-set inner loops live in `lem-kernels`, which has no
 //! candle and is tested on aarch64 under qemu; [`cpu_kernels`] says which
-//! ones this CPU runs.
+//! ones this CPU runs, and [`tuning`] how far ahead they prefetch here.
 //!
 //! Inference is all that builds by default. The `train` feature adds what
 //! only training and fusing need, each part beside the inference code it
@@ -35,6 +35,7 @@ pub mod testing;
 pub mod tokenizer;
 #[cfg(feature = "train")]
 pub mod train;
+pub mod tuning;
 
 pub use engine::{DeviceKind, Engine, LoadOptions};
 pub use error::EngineError;
@@ -42,9 +43,10 @@ pub use generate::{Completion, Event, FinishReason, Request, RequestSource, Toke
 pub use sampling::SamplingParams;
 
 /// The CPU kernels this process runs, for speed figures to say where they
-/// came from: e.g. `q8_0 avx512-vnni, q4_k/q6_k avx512-vnni, vector math
-/// avx512f` (the Q4_1 products take the same path as the Q8_0 ones; the
-/// K-quant ones are candle's where lem has no vector kernel).
+/// came from: e.g. `q8_0 avx512-vnni, q4_k/q6_k avx512-vnni, prefetch 6144
+/// B (calibrated), vector math avx512f` (the Q4_1 products take the same
+/// path as the Q8_0 ones; the K-quant ones are candle's where lem has no
+/// vector kernel).
 pub fn cpu_kernels() -> String {
     let kernel = models::quantized::kernel();
     let k_quants = match lem_kernels::q4_k::vectorised(kernel) {
@@ -52,8 +54,9 @@ pub fn cpu_kernels() -> String {
         false => "candle",
     };
     format!(
-        "q8_0 {}, q4_k/q6_k {k_quants}, vector math {}",
+        "q8_0 {}, q4_k/q6_k {k_quants}, {}, vector math {}",
         kernel.name(),
+        models::quantized::prefetch(),
         lem_kernels::math::path()
     )
 }

@@ -19,6 +19,8 @@
 //!   four input rows, whose input is quantized to Q8_K ([`q8_k`]).
 //! - [`math`]: `exp`, `tanh` and the GELU gate, in loops compiled for the
 //!   CPU's vector width ([`simd_kernel!`]).
+//! - [`tune`]: how far ahead the products prefetch the weight, measured on
+//!   this CPU.
 
 pub mod math;
 pub mod q4_1;
@@ -27,6 +29,7 @@ pub mod q6_k;
 pub mod q8_0;
 pub mod q8_k;
 mod quad;
+pub mod tune;
 
 /// The CPU this process runs on, as its vendor names it (`/proc/cpuinfo`'s
 /// `model name`, or on macOS `machdep.cpu.brand_string`), so a speed figure

@@ -128,15 +128,16 @@ pub fn quad(
 fn tile<const G: usize>(kernel: Kernel, w: [&[u8]; 4], x: [Row<'_>; G]) -> [[f32; 4]; G] {
     // SAFETY: a `Kernel` exists only for paths whose features the CPU has;
     // `quad` checked that every row holds as many blocks as each input.
-    match kernel.0 {
+    let ahead = kernel.ahead;
+    match kernel.path {
         #[cfg(target_arch = "x86_64")]
-        Path::Vnni => unsafe { x86::tile_vnni(w, x) },
+        Path::Vnni => unsafe { x86::tile_vnni(w, x, ahead) },
         #[cfg(target_arch = "x86_64")]
-        Path::Avx2 => unsafe { x86::tile_avx2(w, x) },
+        Path::Avx2 => unsafe { x86::tile_avx2(w, x, ahead) },
         #[cfg(target_arch = "aarch64")]
-        Path::I8mm | Path::Sdot => unsafe { arm::tile_sdot(w, x) },
+        Path::I8mm | Path::Sdot => unsafe { arm::tile_sdot(w, x, ahead) },
         #[cfg(target_arch = "aarch64")]
-        Path::Neon => unsafe { arm::tile_neon(w, x) },
+        Path::Neon => unsafe { arm::tile_neon(w, x, ahead) },
         Path::Scalar => x.map(|(qs, d, s)| std::array::from_fn(|r| dot_scalar(w[r], qs, d, s))),
     }
 }
@@ -161,7 +162,7 @@ fn dot_scalar(w: &[u8], qs: &[[i8; BLOCK]], d: &[f32], s: &[f32]) -> f32 {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{BLOCK_BYTES, Row};
-    use crate::quad::PREFETCH_BYTES;
+    use crate::q8_0::x86::prefetch;
     use std::arch::x86_64::*;
 
     /// Four f16 at `rows[r] + at` as f32.
@@ -193,7 +194,7 @@ mod x86 {
     }
 
     macro_rules! tile_body {
-        ($w:ident, $x:ident, $g:ident, |$a:ident, $y:ident| $int_dot:expr) => {{
+        ($w:ident, $x:ident, $g:ident, $ahead:ident, |$a:ident, $y:ident| $int_dot:expr) => {{
             let base = [
                 $w[0].as_ptr(),
                 $w[1].as_ptr(),
@@ -207,7 +208,7 @@ mod x86 {
                 for r in 0..4 {
                     // SAFETY: every row holds as many blocks as each input.
                     let p = unsafe { base[r].add(at) };
-                    _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH_BYTES) as *const i8);
+                    prefetch(p, $ahead);
                     wq[r] = unsafe { nibbles(p.add(4)) };
                 }
                 let dw = unsafe { halves(base, at) };
@@ -244,8 +245,9 @@ mod x86 {
     pub(super) unsafe fn tile_vnni<const G: usize>(
         w: [&[u8]; 4],
         x: [Row<'_>; G],
+        ahead: usize,
     ) -> [[f32; 4]; G] {
-        tile_body!(w, x, G, |a, y| _mm256_dpbusd_epi32(
+        tile_body!(w, x, G, ahead, |a, y| _mm256_dpbusd_epi32(
             _mm256_setzero_si256(),
             a,
             y
@@ -260,8 +262,9 @@ mod x86 {
     pub(super) unsafe fn tile_avx2<const G: usize>(
         w: [&[u8]; 4],
         x: [Row<'_>; G],
+        ahead: usize,
     ) -> [[f32; 4]; G] {
-        tile_body!(w, x, G, |a, y| _mm256_madd_epi16(
+        tile_body!(w, x, G, ahead, |a, y| _mm256_madd_epi16(
             _mm256_maddubs_epi16(a, y),
             _mm256_set1_epi16(1)
         ))
@@ -272,11 +275,10 @@ mod x86 {
 mod arm {
     use super::{BLOCK_BYTES, Row};
     use crate::q8_0::arm::{lane_sums, prefetch, scales, sdot};
-    use crate::quad::PREFETCH_BYTES;
     use std::arch::aarch64::*;
 
     macro_rules! tile_body {
-        ($w:ident, $x:ident, $g:ident, |$lo:ident, $hi:ident, $y0:ident, $y1:ident| $ints:expr) => {{
+        ($w:ident, $x:ident, $g:ident, $ahead:ident, |$lo:ident, $hi:ident, $y0:ident, $y1:ident| $ints:expr) => {{
             let base = [
                 $w[0].as_ptr(),
                 $w[1].as_ptr(),
@@ -291,7 +293,7 @@ mod arm {
                 for r in 0..4 {
                     // SAFETY: every row holds as many blocks as each input.
                     let p = unsafe { base[r].add(at) };
-                    prefetch(p.wrapping_add(PREFETCH_BYTES));
+                    prefetch(p, $ahead);
                     let packed = unsafe { vld1q_u8(p.add(4)) };
                     wq[r] = (
                         vreinterpretq_s8_u8(vandq_u8(packed, mask)),
@@ -333,8 +335,9 @@ mod arm {
     pub(super) unsafe fn tile_sdot<const G: usize>(
         w: [&[u8]; 4],
         x: [Row<'_>; G],
+        ahead: usize,
     ) -> [[f32; 4]; G] {
-        tile_body!(w, x, G, |lo, hi, y0, y1| sdot(
+        tile_body!(w, x, G, ahead, |lo, hi, y0, y1| sdot(
             sdot(vdupq_n_s32(0), lo, y0),
             hi,
             y1
@@ -349,8 +352,9 @@ mod arm {
     pub(super) unsafe fn tile_neon<const G: usize>(
         w: [&[u8]; 4],
         x: [Row<'_>; G],
+        ahead: usize,
     ) -> [[f32; 4]; G] {
-        tile_body!(w, x, G, |lo, hi, y0, y1| {
+        tile_body!(w, x, G, ahead, |lo, hi, y0, y1| {
             let mut d = vdupq_n_s32(0);
             for (a, b) in [(lo, y0), (hi, y1)] {
                 d = vpadalq_s16(d, vmull_s8(vget_low_s8(a), vget_low_s8(b)));
@@ -406,7 +410,9 @@ mod tests {
             let x = Input::new(&values(m * k, 11 + m as u64), k);
             let reference = products(Kernel::scalar(), &w, n, &x);
             assert!(reference.iter().all(|v| v.is_finite()));
-            for kernel in Kernel::available() {
+            // Prefetching, or not, changes no result.
+            let kernels = Kernel::available().into_iter();
+            for kernel in kernels.flat_map(|k| [k, k.with_prefetch(0)]) {
                 let ours = products(kernel, &w, n, &x);
                 for (a, b) in reference.iter().zip(&ours) {
                     assert_eq!(

@@ -34,7 +34,7 @@ pub use crate::quad::quads;
 /// Whether `kernel` has a vector path here (the others run the scalar one).
 pub fn vectorised(kernel: Kernel) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if kernel.0 == crate::q8_0::Path::Vnni {
+    if kernel.path == crate::q8_0::Path::Vnni {
         return true;
     }
     let _ = kernel;
@@ -118,7 +118,6 @@ mod x86 {
     use super::{BLOCK_BYTES, scales_and_mins};
     use crate::q8_k::Block;
     use crate::q8_k::x86::{Format, Prepared, per_pair, per_row, per_row_lanes};
-    use crate::quad::PREFETCH_BYTES;
     use half::f16;
     use std::arch::x86_64::*;
 
@@ -131,11 +130,6 @@ mod x86 {
             let (mut d, mut dmin, mut mins) = ([0f32; 4], [0f32; 4], [0i64; 4]);
             for r in 0..4 {
                 let at = blocks[r];
-                for line in 0..3 {
-                    _mm_prefetch::<_MM_HINT_T0>(
-                        at.wrapping_add(PREFETCH_BYTES + 64 * line) as *const i8
-                    );
-                }
                 // SAFETY: a whole block (the caller's promise).
                 let block = unsafe { std::slice::from_raw_parts(at, BLOCK_BYTES) };
                 d[r] = f16::from_le_bytes([block[0], block[1]]).to_f32();

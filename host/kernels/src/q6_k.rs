@@ -89,7 +89,6 @@ mod x86 {
     use crate::q8_k::x86::{
         Format, Prepared, per_pair, per_row, per_row_from_halves, per_row_lanes,
     };
-    use crate::quad::PREFETCH_BYTES;
     use half::f16;
     use std::arch::x86_64::*;
 
@@ -103,11 +102,6 @@ mod x86 {
             let mut scales = [_mm256_setzero_si256(); 4];
             for r in 0..4 {
                 let at = blocks[r];
-                for line in 0..4 {
-                    _mm_prefetch::<_MM_HINT_T0>(
-                        at.wrapping_add(PREFETCH_BYTES + 64 * line) as *const i8
-                    );
-                }
                 // SAFETY: a whole block (the caller's promise).
                 let block = unsafe { std::slice::from_raw_parts(at, BLOCK_BYTES) };
                 d[r] = f16::from_le_bytes([block[208], block[209]]).to_f32();

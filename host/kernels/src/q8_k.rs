@@ -100,11 +100,11 @@ pub(crate) fn quad<F: KQuant>(
             out(i, 4 * q + r, dot)
         }
     };
-    match kernel.0 {
+    match kernel.path {
         // SAFETY: a `Kernel` of this path proves the CPU has AVX-512 (F, BW,
         // VNNI); `quad_rows` checked the rows' lengths.
         #[cfg(target_arch = "x86_64")]
-        crate::q8_0::Path::Vnni => unsafe { x86::quad::<F>(rows, x, put) },
+        crate::q8_0::Path::Vnni => unsafe { x86::quad::<F>(rows, x, kernel.ahead, put) },
         _ => {
             for i in 0..x.rows() {
                 for (r, w) in rows.iter().enumerate() {
@@ -204,22 +204,43 @@ pub(crate) mod x86 {
         ) -> __m512;
     }
 
-    /// Calls `out(i, r, x_i · w_r)` for every row `i` of `x` and `r < 4`.
+    /// Calls `out(i, r, x_i · w_r)` for every row `i` of `x` and `r < 4`,
+    /// prefetching each row `ahead` bytes past the block it reads (0: not).
     ///
     /// # Safety
     /// AVX-512 F, BW and VNNI; each `w[r]` holds a block of `F` per block
     /// of `x`'s rows.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub unsafe fn quad<F: KQuant>(w: [&[u8]; 4], x: &Input, out: impl FnMut(usize, usize, f32)) {
+    pub unsafe fn quad<F: KQuant>(
+        w: [&[u8]; 4],
+        x: &Input,
+        ahead: usize,
+        out: impl FnMut(usize, usize, f32),
+    ) {
         // SAFETY (all three): the caller's promise.
         unsafe {
             match x.rows() {
-                1 => few::<F, 1>(w, x, out),
-                2 => few::<F, 2>(w, x, out),
-                3 => few::<F, 3>(w, x, out),
-                _ => many::<F>(w, x, out),
+                1 => few::<F, 1>(w, x, ahead, out),
+                2 => few::<F, 2>(w, x, ahead, out),
+                3 => few::<F, 3>(w, x, ahead, out),
+                _ => many::<F>(w, x, ahead, out),
             }
         }
+    }
+
+    /// Block `b` of each of the four rows, after asking for the bytes
+    /// `ahead` past it (every cache line a block spans).
+    #[inline(always)]
+    fn block_at<F: KQuant>(w: [&[u8]; 4], b: usize, ahead: usize) -> [*const u8; 4] {
+        w.map(|w| {
+            let at = w.as_ptr().wrapping_add(b * F::BLOCK_BYTES);
+            if ahead != 0 {
+                for line in 0..F::BLOCK_BYTES.div_ceil(64) {
+                    crate::q8_0::x86::prefetch(at, ahead + 64 * line);
+                }
+            }
+            at
+        })
     }
 
     #[inline]
@@ -242,14 +263,15 @@ pub(crate) mod x86 {
     unsafe fn few<F: KQuant, const G: usize>(
         w: [&[u8]; 4],
         x: &Input,
+        ahead: usize,
         mut out: impl FnMut(usize, usize, f32),
     ) {
         let blocks = x.per_row;
         let mut p = empty();
         let mut sum = _mm512_setzero_ps();
         for b in 0..blocks {
-            // SAFETY: block b of each row (the caller's promise).
-            let at = w.map(|w| unsafe { w.as_ptr().add(b * F::BLOCK_BYTES) });
+            // Block b of each row: within `w` (the caller's promise).
+            let at = block_at::<F>(w, b, ahead);
             unsafe { F::X86::prepare(at, &mut p) };
             let xb: [&Block; G] = std::array::from_fn(|g| &x.blocks[g * blocks + b]);
             let mut acc = [[_mm512_setzero_si512(); 4]; G];
@@ -278,7 +300,12 @@ pub(crate) mod x86 {
     /// Prompts: each block's four rows unpacked once, then multiplied into
     /// every four input rows of the tile, and one by one into the rest.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn many<F: KQuant>(w: [&[u8]; 4], x: &Input, mut out: impl FnMut(usize, usize, f32)) {
+    unsafe fn many<F: KQuant>(
+        w: [&[u8]; 4],
+        x: &Input,
+        ahead: usize,
+        mut out: impl FnMut(usize, usize, f32),
+    ) {
         let (rows, blocks) = (x.rows(), x.per_row);
         let groups = rows / 4;
         let mut p = empty();
@@ -288,8 +315,8 @@ pub(crate) mod x86 {
         // SAFETY: row i < rows, block b < blocks: within `x.blocks`.
         let block = |i: usize, b: usize| unsafe { &*xs.add(i * blocks + b) };
         for b in 0..blocks {
-            // SAFETY: block b of each row (the caller's promise).
-            let at = w.map(|w| unsafe { w.as_ptr().add(b * F::BLOCK_BYTES) });
+            // Block b of each row: within `w` (the caller's promise).
+            let at = block_at::<F>(w, b, ahead);
             unsafe { F::X86::prepare(at, &mut p) };
             for run in 0..4 {
                 (p.w[run], p.s[run]) = unsafe { F::X86::run(at, run, &p) };
@@ -483,7 +510,9 @@ pub(crate) mod checks {
         for m in [1, 2, 3, 6, 9] {
             let input = Input::new(&seeded_values(m * k, 4), k);
             let want = products::<F>(Kernel::scalar(), &w, n, &input);
-            for kernel in Kernel::available() {
+            // Prefetching, or not, changes no result.
+            let kernels = Kernel::available().into_iter();
+            for kernel in kernels.flat_map(|k| [k, k.with_prefetch(0)]) {
                 let got = products::<F>(kernel, &w, n, &input);
                 assert_eq!(got, want, "{} with {m} rows", kernel.name());
             }

@@ -7,18 +7,6 @@ pub fn quads(n: usize) -> usize {
     n.div_ceil(4)
 }
 
-/// How far ahead of the block being read the kernels (every format) ask
-/// for weight bytes.
-/// A core on its own pulls only so many cache lines at once: on an Ice Lake
-/// Xeon the 178 MB output layer streamed at 7.9 GB/s on one thread and
-/// 12.5 GB/s on two without prefetching, and at 12.6 and 23 GB/s with it
-/// 3 KB ahead (1 KB: 9.9 GB/s on one thread; 6 KB: 14.5 GB/s on two).
-#[cfg_attr(
-    not(any(target_arch = "x86_64", target_arch = "aarch64")),
-    allow(dead_code)
-)]
-pub(crate) const PREFETCH_BYTES: usize = 3072;
-
 /// A quantized format's input and kernels, as the driver needs them.
 pub(crate) trait Tiles {
     /// One input row, as the kernels take it.

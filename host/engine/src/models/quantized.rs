@@ -18,6 +18,7 @@
 //!   order is lem's own).
 
 use super::fused_ops::f32s;
+use crate::tuning;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use lem_kernels::q8_0::Kernel;
@@ -40,21 +41,35 @@ pub fn matmul(x: &Tensor, w: &Arc<QTensor>) -> candle_core::Result<Tensor> {
 /// CPU, whole blocks; Q8_0 or Q4_1 below [`DECODE_ROWS`] rows; Q4_K or Q6_K
 /// where this CPU has their vector kernels.
 pub fn supports(w: &QTensor, rows: usize) -> bool {
+    if !w.device().is_cpu() {
+        return false;
+    }
     let block = match w.dtype() {
         GgmlDType::Q8_0 | GgmlDType::Q4_1 if rows < DECODE_ROWS => q8_0::BLOCK,
         GgmlDType::Q4K | GgmlDType::Q6K if q4_k::vectorised(kernel()) => q8_k::BLOCK,
         _ => return false,
     };
-    w.device().is_cpu()
-        && w.shape()
-            .dims2()
-            .is_ok_and(|(_, k)| k > 0 && k.is_multiple_of(block))
+    w.shape()
+        .dims2()
+        .is_ok_and(|(_, k)| k > 0 && k.is_multiple_of(block))
 }
 
-/// The kernel this CPU runs (chosen once per process).
+/// The kernel this CPU runs, prefetching as far ahead as [`prefetch`]
+/// says (chosen once per process).
 pub fn kernel() -> Kernel {
     static KERNEL: OnceLock<Kernel> = OnceLock::new();
-    *KERNEL.get_or_init(Kernel::best)
+    *KERNEL.get_or_init(|| Kernel::best().with_prefetch(prefetch().prefetch_bytes))
+}
+
+/// How far ahead [`kernel`] prefetches the weight on this CPU and this
+/// process's thread count, and where that came from: measured once per
+/// machine and kept under `LEM_HOME` ([`crate::tuning`]).
+pub fn prefetch() -> &'static tuning::Choice {
+    static CHOICE: OnceLock<tuning::Choice> = OnceLock::new();
+    CHOICE.get_or_init(|| {
+        let threads = candle_core::utils::get_num_threads();
+        tuning::prefetch(Kernel::best(), threads, &lem_core::lem_home())
+    })
 }
 
 struct QuantizedMatmul {

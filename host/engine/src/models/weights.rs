@@ -38,6 +38,11 @@ impl Weights {
             path: path.to_owned(),
             reason: format!("not a readable GGUF file: {e}"),
         })?;
+        if device.is_cpu() {
+            // The quantized products' prefetch distance is measured (once
+            // per machine) here, at load, not inside the first product.
+            let _ = super::quantized::kernel();
+        }
         let arch = content
             .metadata
             .get("general.architecture")

@@ -1,6 +1,7 @@
 //! `lem bench`: speed measured against peers, in the same run.
 
 mod generate;
+mod kernels;
 mod machine;
 mod train;
 
@@ -14,11 +15,15 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// LoRA training speed and memory against PyTorch + PEFT.
     Train(train::Args),
+    /// How far ahead the quantized products should prefetch the weight on
+    /// this CPU: measured again, and kept for every later run.
+    Kernels(kernels::Args),
 }
 
 pub fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Generate(args) => generate::run(args),
         Command::Train(args) => train::run(args),
+        Command::Kernels(args) => kernels::run(args),
     }
 }
