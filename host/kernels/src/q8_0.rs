@@ -199,11 +199,6 @@ impl Kernel {
         }
     }
 
-    /// The kernel this CPU has of that [`name`](Kernel::name), if any.
-    pub fn named(name: &str) -> Option<Kernel> {
-        Kernel::available().into_iter().find(|k| k.name() == name)
-    }
-
     /// The same kernel, prefetching the weight `bytes` ahead of the block
     /// it reads (0: not at all). Results do not depend on it; speed does.
     pub fn with_prefetch(self, bytes: usize) -> Kernel {
