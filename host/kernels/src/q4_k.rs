@@ -17,8 +17,10 @@
 //! folded into one vector and the float steps run once per block for all
 //! sixteen. The float order is the scalar kernel's, per pair and block:
 //! `sum + (int·(d_w·d_x) − mins·(dmin_w·d_x))`, so every path gives the same
-//! bits (tested below). Other CPUs use the scalar kernel here; the engine
-//! keeps candle's product for them.
+//! bits (tested below). x86 CPUs without AVX-512 have an AVX2 path for
+//! prompts ([`crate::q8_k`]'s `avx2` driver, the same bits); other CPUs
+//! use the scalar kernel here, and the engine keeps candle's product for
+//! them ([`vectorised`]).
 
 use crate::q8_0::Kernel;
 use crate::q8_k::{BLOCK, Input, Row};
@@ -31,13 +33,23 @@ pub const BLOCK_BYTES: usize = 4 + 12 + BLOCK / 2;
 
 pub use crate::quad::quads;
 
-/// Whether `kernel` has a vector path here (the others run the scalar one).
-pub fn vectorised(kernel: Kernel) -> bool {
+/// Input rows from which the AVX2 path is worth its unpacking: each block
+/// is unpacked once per call and shared by its rows, which for a decoded
+/// token's one row costs more than candle's product.
+pub const AVX2_MIN_ROWS: usize = 16;
+
+/// Whether `kernel` has a vector path here worth taking for `rows` input
+/// rows: AVX-512 VNNI for any number, AVX2 from [`AVX2_MIN_ROWS`]. (Any
+/// kernel gives the right result for any number of rows; the engine keeps
+/// candle's product where this says no.)
+pub fn vectorised(kernel: Kernel, rows: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if kernel.path == crate::q8_0::Path::Vnni {
-        return true;
+    match kernel.path {
+        crate::q8_0::Path::Vnni => return true,
+        crate::q8_0::Path::Avx2 => return rows >= AVX2_MIN_ROWS,
+        _ => {}
     }
-    let _ = kernel;
+    let _ = (kernel, rows);
     false
 }
 
@@ -70,6 +82,8 @@ impl crate::q8_k::KQuant for Format {
     }
     #[cfg(target_arch = "x86_64")]
     type X86 = x86::Q4K;
+    #[cfg(target_arch = "x86_64")]
+    type Avx2 = avx2::Q4K;
 }
 
 /// A block's eight scales and eight mins out of their twelve bytes (ggml's
@@ -195,6 +209,65 @@ mod x86 {
             _mm512_sub_ps(
                 _mm512_mul_ps(int, _mm512_mul_ps(p.d, dx)),
                 _mm512_mul_ps(mins, _mm512_mul_ps(p.dmin, dx)),
+            )
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{BLOCK_BYTES, scales_and_mins};
+    use crate::q8_k::Block;
+    use crate::q8_k::avx2::{Format, Unpacked, lane_sums, quad_sums, run_scales};
+    use half::f16;
+    use std::arch::x86_64::*;
+
+    pub struct Q4K;
+
+    impl Format for Q4K {
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        unsafe fn unpack(p: *const u8, r: usize, u: &mut Unpacked) {
+            // SAFETY: a whole block (the caller's promise).
+            let block = unsafe { std::slice::from_raw_parts(p, BLOCK_BYTES) };
+            let (sc, m) = scales_and_mins(&block[4..16]);
+            let low = _mm256_set1_epi8(0x0F);
+            for j in 0..4 {
+                // Values 64j..64j + 32 in the low nibbles, the next 32 in the high.
+                let bytes = unsafe { _mm256_loadu_si256(p.add(16 + 32 * j) as *const __m256i) };
+                u.q[r][2 * j] = _mm256_and_si256(bytes, low);
+                u.q[r][2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16::<4>(bytes), low);
+            }
+            // A run of 32 is one sub-block: one scale for both halves.
+            for (run, &sc) in sc.iter().enumerate() {
+                u.s[r][run] = run_scales(sc as i16, sc as i16);
+            }
+            // The eight mins as i16 lanes 0..8, against `bsum32`.
+            // SAFETY: the eight bytes of `m`.
+            let m = unsafe { _mm_loadl_epi64(m.as_ptr() as *const __m128i) };
+            u.coef[r] = _mm256_cvtepu8_epi16(m);
+            u.d[r] = f16::from_le_bytes([block[0], block[1]]).to_f32();
+            u.dmin[r] = f16::from_le_bytes([block[2], block[3]]).to_f32();
+        }
+
+        /// Per lane: `int·(d·d_x) − mins·(dmin·d_x)`, `mins` the block's
+        /// mins by the input's sums over 32 values.
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        unsafe fn add(acc: [__m256i; 4], u: &Unpacked, x: &Block) -> __m128 {
+            let ints = _mm_cvtepi32_ps(lane_sums(acc));
+            // SAFETY: the eight i16 of `bsum32`.
+            let bsum = unsafe { _mm_loadu_si128(x.bsum32.as_ptr() as *const __m128i) };
+            let mins = quad_sums(
+                u.coef
+                    .map(|c| _mm_madd_epi16(_mm256_castsi256_si128(c), bsum)),
+            );
+            let xd = _mm_set1_ps(x.d);
+            // SAFETY: four f32 each.
+            let (d, dmin) = unsafe { (_mm_loadu_ps(u.d.as_ptr()), _mm_loadu_ps(u.dmin.as_ptr())) };
+            _mm_sub_ps(
+                _mm_mul_ps(ints, _mm_mul_ps(d, xd)),
+                _mm_mul_ps(_mm_cvtepi32_ps(mins), _mm_mul_ps(dmin, xd)),
             )
         }
     }

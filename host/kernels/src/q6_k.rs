@@ -18,7 +18,7 @@ use half::f16;
 /// pairs, 16 `i8` scales, then `d` (f16).
 pub const BLOCK_BYTES: usize = BLOCK / 2 + BLOCK / 4 + BLOCK / 16 + 2;
 
-pub use crate::q4_k::vectorised;
+pub use crate::q4_k::{AVX2_MIN_ROWS, vectorised};
 pub use crate::quad::quads;
 
 /// Calls `out(i, j, x_i · w_j)` for every input row `i` and the weight rows
@@ -50,6 +50,8 @@ impl crate::q8_k::KQuant for Format {
     }
     #[cfg(target_arch = "x86_64")]
     type X86 = x86::Q6K;
+    #[cfg(target_arch = "x86_64")]
+    type Avx2 = avx2::Q6K;
 }
 
 /// The six-bit value `e` (0..256) of a block, unsigned (0..64).
@@ -181,6 +183,69 @@ mod x86 {
             });
             let int = _mm512_cvtepi32_ps(per_pair(total));
             _mm512_mul_ps(int, _mm512_mul_ps(p.d, dx))
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::BLOCK_BYTES;
+    use crate::q8_k::Block;
+    use crate::q8_k::avx2::{Format, Unpacked, lane_sums, run_scales};
+    use half::f16;
+    use std::arch::x86_64::*;
+
+    pub struct Q6K;
+
+    impl Format for Q6K {
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        unsafe fn unpack(p: *const u8, r: usize, u: &mut Unpacked) {
+            // SAFETY: a whole block (the caller's promise).
+            let block = unsafe { std::slice::from_raw_parts(p, BLOCK_BYTES) };
+            let (nibble, pair) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(3));
+            let shift = |v: __m256i, by: i32| _mm256_srl_epi16(v, _mm_cvtsi32_si128(by));
+            // Values 128h + 64c + 32k + l: the low (c = 0) or high (c = 1)
+            // nibble of byte 64h + 32k + l, with bits 4c + 2k of byte
+            // 128 + 32h + l above it (`value`'s layout).
+            for h in 0..2 {
+                let high = unsafe { _mm256_loadu_si256(p.add(128 + 32 * h) as *const __m256i) };
+                for k in 0..2 {
+                    let low =
+                        unsafe { _mm256_loadu_si256(p.add(64 * h + 32 * k) as *const __m256i) };
+                    for c in 0..2 {
+                        let four = _mm256_and_si256(shift(low, 4 * c), nibble);
+                        let two = _mm256_and_si256(shift(high, 4 * c + 2 * k as i32), pair);
+                        u.q[r][4 * h + 2 * c as usize + k] =
+                            _mm256_or_si256(four, _mm256_slli_epi16::<4>(two));
+                    }
+                }
+            }
+            let sc = |s: usize| block[192 + s] as i8 as i16;
+            for run in 0..8 {
+                u.s[r][run] = run_scales(sc(2 * run), sc(2 * run + 1));
+            }
+            // The sixteen scales times −32 (at most 4096), against `bsum16`:
+            // the values' offset of 32, taken out of the integer sum.
+            let scales = unsafe { _mm_loadu_si128(p.add(192) as *const __m128i) };
+            u.coef[r] = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(scales), _mm256_set1_epi16(-32));
+            u.d[r] = f16::from_le_bytes([block[208], block[209]]).to_f32();
+        }
+
+        /// Per lane: `(int − 32·offset)·(d·d_x)`, `offset` the block's
+        /// scales by the input's sums over 16 values.
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        unsafe fn add(mut acc: [__m256i; 4], u: &Unpacked, x: &Block) -> __m128 {
+            // SAFETY: the sixteen i16 of `bsum16`.
+            let bsum = unsafe { _mm256_loadu_si256(x.bsum16.as_ptr() as *const __m256i) };
+            for (acc, &coef) in acc.iter_mut().zip(&u.coef) {
+                *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(coef, bsum));
+            }
+            let ints = _mm_cvtepi32_ps(lane_sums(acc));
+            // SAFETY: four f32.
+            let d = unsafe { _mm_loadu_ps(u.d.as_ptr()) };
+            _mm_mul_ps(ints, _mm_mul_ps(d, _mm_set1_ps(x.d)))
         }
     }
 }

@@ -77,6 +77,9 @@ pub(crate) trait KQuant {
     /// The format's AVX-512 unpacking.
     #[cfg(target_arch = "x86_64")]
     type X86: x86::Format;
+    /// The format's AVX2 unpacking and float step.
+    #[cfg(target_arch = "x86_64")]
+    type Avx2: avx2::Format;
 }
 
 /// Calls `out(i, j, x_i · w_j)` for every input row `i` and the weight rows
@@ -105,6 +108,9 @@ pub(crate) fn quad<F: KQuant>(
         // VNNI); `quad_rows` checked the rows' lengths.
         #[cfg(target_arch = "x86_64")]
         crate::q8_0::Path::Vnni => unsafe { x86::quad::<F>(rows, x, kernel.ahead, put) },
+        // SAFETY: a `Kernel` of this path proves the CPU has AVX2.
+        #[cfg(target_arch = "x86_64")]
+        crate::q8_0::Path::Avx2 => unsafe { avx2::quad::<F>(rows, x, kernel.ahead, put) },
         _ => {
             for i in 0..x.rows() {
                 for (r, w) in rows.iter().enumerate() {
@@ -142,6 +148,9 @@ fn quantize(x: &[f32]) -> Block {
     block.d = 1.0 / iscale;
     block
 }
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2;
 
 /// The AVX-512 driver both K-quant products share. For each block of a
 /// weight quad, the format unpacks its four rows once ([`x86::Format`]):
@@ -231,7 +240,7 @@ pub(crate) mod x86 {
     /// Block `b` of each of the four rows, after asking for the bytes
     /// `ahead` past it (every cache line a block spans).
     #[inline(always)]
-    fn block_at<F: KQuant>(w: [&[u8]; 4], b: usize, ahead: usize) -> [*const u8; 4] {
+    pub(crate) fn block_at<F: KQuant>(w: [&[u8]; 4], b: usize, ahead: usize) -> [*const u8; 4] {
         w.map(|w| {
             let at = w.as_ptr().wrapping_add(b * F::BLOCK_BYTES);
             if ahead != 0 {

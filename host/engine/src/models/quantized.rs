@@ -9,9 +9,10 @@
 //!   bit candle's `QMatMul`: for Q8_0 on x86-64, whose float order those
 //!   kernels keep; for Q4_1 everywhere (candle's Q4_1 product is scalar
 //!   code, whose order the kernels keep). Tested below.
-//! - Q4_K and Q6_K, for any number of rows, where the CPU has the kernels'
-//!   vector path (AVX-512 VNNI): prompts of a model too large for dense
-//!   copies (Qwen2.5 1.5B) as well as decoding. The input rows are taken in
+//! - Q4_K and Q6_K, where the CPU has the kernels' vector path: with
+//!   AVX-512 VNNI for any number of rows, prompts of a model too large for
+//!   dense copies (Qwen2.5 1.5B) as well as decoding; with AVX2 only for
+//!   prompts ([`lem_kernels::q4_k::vectorised`]). The input rows are taken in
 //!   tiles of [`ROW_TILE`], so a tile's quantized input stays in cache while
 //!   each weight quad streams past it once. These agree with candle's
 //!   product within rounding (the integer sums are the same; the float
@@ -34,7 +35,15 @@ const ROW_TILE: usize = 64;
 
 /// `x·Wᵀ` for `x` `[..., k]` (f32, CPU) and a `w` `[n, k]` that [`supports`] takes.
 pub fn matmul(x: &Tensor, w: &Arc<QTensor>) -> candle_core::Result<Tensor> {
-    x.apply_op1_no_bwd(&QuantizedMatmul { w: w.clone() })
+    matmul_with(x, w, kernel())
+}
+
+/// [`matmul`] with a given kernel (tests compare every kernel the CPU has).
+fn matmul_with(x: &Tensor, w: &Arc<QTensor>, kernel: Kernel) -> candle_core::Result<Tensor> {
+    x.apply_op1_no_bwd(&QuantizedMatmul {
+        w: w.clone(),
+        kernel,
+    })
 }
 
 /// Whether [`matmul`] takes this weight for an input of `rows` rows: on the
@@ -46,7 +55,7 @@ pub fn supports(w: &QTensor, rows: usize) -> bool {
     }
     let block = match w.dtype() {
         GgmlDType::Q8_0 | GgmlDType::Q4_1 if rows < DECODE_ROWS => q8_0::BLOCK,
-        GgmlDType::Q4K | GgmlDType::Q6K if q4_k::vectorised(kernel()) => q8_k::BLOCK,
+        GgmlDType::Q4K | GgmlDType::Q6K if q4_k::vectorised(kernel(), rows) => q8_k::BLOCK,
         _ => return false,
     };
     w.shape()
@@ -54,11 +63,36 @@ pub fn supports(w: &QTensor, rows: usize) -> bool {
         .is_ok_and(|(_, k)| k > 0 && k.is_multiple_of(block))
 }
 
+/// The environment variable that picks the kernel by name (`avx2`,
+/// `scalar`, ...) among those this CPU has, to compare them; unset, the
+/// fastest ([`Kernel::best`]).
+pub const KERNEL_ENV: &str = "LEM_KERNEL";
+
 /// The kernel this CPU runs, prefetching as far ahead as [`prefetch`]
 /// says (chosen once per process).
 pub fn kernel() -> Kernel {
     static KERNEL: OnceLock<Kernel> = OnceLock::new();
-    *KERNEL.get_or_init(|| Kernel::best().with_prefetch(prefetch().prefetch_bytes))
+    *KERNEL.get_or_init(|| path().with_prefetch(prefetch().prefetch_bytes))
+}
+
+/// [`KERNEL_ENV`]'s kernel, else the fastest.
+fn path() -> Kernel {
+    let Ok(name) = std::env::var(KERNEL_ENV) else {
+        return Kernel::best();
+    };
+    let available = Kernel::available();
+    match available.iter().find(|k| k.name() == name) {
+        Some(&k) => k,
+        None => {
+            let names: Vec<_> = available.iter().map(|k| k.name()).collect();
+            tracing::warn!(
+                "{KERNEL_ENV}={name:?} is not a kernel this CPU has ({}); using {}",
+                names.join(", "),
+                Kernel::best().name()
+            );
+            Kernel::best()
+        }
+    }
 }
 
 /// How far ahead [`kernel`] prefetches the weight on this CPU and this
@@ -68,12 +102,13 @@ pub fn prefetch() -> &'static tuning::Choice {
     static CHOICE: OnceLock<tuning::Choice> = OnceLock::new();
     CHOICE.get_or_init(|| {
         let threads = candle_core::utils::get_num_threads();
-        tuning::prefetch(Kernel::best(), threads, &lem_core::lem_home())
+        tuning::prefetch(path(), threads, &lem_core::lem_home())
     })
 }
 
 struct QuantizedMatmul {
     w: Arc<QTensor>,
+    kernel: Kernel,
 }
 
 impl CustomOp1 for QuantizedMatmul {
@@ -116,7 +151,7 @@ impl CustomOp1 for QuantizedMatmul {
         let write =
             |i: usize, j: usize, dot: f32| unsafe { *(out_ptr as *mut f32).add(i * n + j) = dot };
         let pool = candle_core::utils::barrier_pool();
-        let kernel = kernel();
+        let kernel = self.kernel;
         match dtype {
             GgmlDType::Q8_0 => {
                 let input = q8_0::Input::new(x, k);
@@ -182,20 +217,30 @@ mod tests {
                 (2, 64, 4864),
             ] {
                 let w = quantized(n, k, dtype);
-                if !supports(&w, m) {
-                    // No vector kernel on this CPU: the engine keeps candle's.
-                    assert!(!q4_k::vectorised(kernel()));
-                    continue;
-                }
+                assert_eq!(supports(&w, m), q4_k::vectorised(kernel(), m));
                 let x = seeded_matrix(m, k, 5 + m as u64);
-                let ours = matmul(&x, &w).unwrap().to_vec2::<f32>().unwrap();
-                let theirs = QMatMul::from_arc(w).unwrap().forward(&x).unwrap();
+                let theirs = QMatMul::from_arc(w.clone()).unwrap().forward(&x).unwrap();
                 let theirs = theirs.to_vec2::<f32>().unwrap();
-                for (a, b) in ours.iter().flatten().zip(theirs.iter().flatten()) {
-                    assert!(
-                        (a - b).abs() <= 1e-4 * a.abs().max(1.0),
-                        "{dtype:?}: {a} vs {b}"
-                    );
+                // Every kernel the engine would take here (on an AVX-512
+                // CPU the AVX2 one too, for prompts), not only this CPU's best.
+                for kernel in Kernel::available() {
+                    if !q4_k::vectorised(kernel, m) {
+                        continue;
+                    }
+                    let ours = matmul_with(&x, &w, kernel).unwrap();
+                    for (a, b) in ours
+                        .to_vec2::<f32>()
+                        .unwrap()
+                        .iter()
+                        .flatten()
+                        .zip(theirs.iter().flatten())
+                    {
+                        assert!(
+                            (a - b).abs() <= 1e-4 * a.abs().max(1.0),
+                            "{dtype:?} {}: {a} vs {b}",
+                            kernel.name()
+                        );
+                    }
                 }
             }
         }
