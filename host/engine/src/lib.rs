@@ -49,13 +49,9 @@ pub use sampling::SamplingParams;
 /// vector kernel).
 pub fn cpu_kernels() -> String {
     let kernel = models::quantized::kernel();
-    let k_quants = match (
-        lem_kernels::q4_k::vectorised(kernel, 1),
-        lem_kernels::q4_k::vectorised(kernel, usize::MAX),
-    ) {
-        (true, _) => kernel.name().to_string(),
-        (false, true) => format!("{} for prompts, candle for decoding", kernel.name()),
-        (false, false) => "candle".to_string(),
+    let k_quants = match lem_kernels::q4_k::vectorised(kernel) {
+        true => kernel.name(),
+        false => "candle",
     };
     format!(
         "q8_0 {}, q4_k/q6_k {k_quants}, {}, vector math {}",

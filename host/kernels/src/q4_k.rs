@@ -17,10 +17,10 @@
 //! folded into one vector and the float steps run once per block for all
 //! sixteen. The float order is the scalar kernel's, per pair and block:
 //! `sum + (int·(d_w·d_x) − mins·(dmin_w·d_x))`, so every path gives the same
-//! bits (tested below). x86 CPUs without AVX-512 have an AVX2 path for
-//! prompts ([`crate::q8_k`]'s `avx2` driver, the same bits); other CPUs
-//! use the scalar kernel here, and the engine keeps candle's product for
-//! them ([`vectorised`]).
+//! bits (tested below). x86 CPUs without AVX-512 have an AVX2 path
+//! ([`crate::q8_k`]'s `avx2` driver, the same bits); other CPUs use the
+//! scalar kernel here, and the engine keeps candle's product for them
+//! ([`vectorised`]).
 
 use crate::q8_0::Kernel;
 use crate::q8_k::{BLOCK, Input, Row};
@@ -33,23 +33,18 @@ pub const BLOCK_BYTES: usize = 4 + 12 + BLOCK / 2;
 
 pub use crate::quad::quads;
 
-/// Input rows from which the AVX2 path is worth its unpacking: each block
-/// is unpacked once per call and shared by its rows, which for a decoded
-/// token's one row costs more than candle's product.
-pub const AVX2_MIN_ROWS: usize = 16;
-
-/// Whether `kernel` has a vector path here worth taking for `rows` input
-/// rows: AVX-512 VNNI for any number, AVX2 from [`AVX2_MIN_ROWS`]. (Any
-/// kernel gives the right result for any number of rows; the engine keeps
-/// candle's product where this says no.)
-pub fn vectorised(kernel: Kernel, rows: usize) -> bool {
+/// Whether `kernel` has a vector path here: AVX-512 VNNI or AVX2. (Any
+/// kernel gives the right result; the engine keeps candle's product where
+/// this says no.)
+pub fn vectorised(kernel: Kernel) -> bool {
     #[cfg(target_arch = "x86_64")]
-    match kernel.path {
-        crate::q8_0::Path::Vnni => return true,
-        crate::q8_0::Path::Avx2 => return rows >= AVX2_MIN_ROWS,
-        _ => {}
+    if matches!(
+        kernel.path,
+        crate::q8_0::Path::Vnni | crate::q8_0::Path::Avx2
+    ) {
+        return true;
     }
-    let _ = (kernel, rows);
+    let _ = kernel;
     false
 }
 

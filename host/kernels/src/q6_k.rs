@@ -18,7 +18,7 @@ use half::f16;
 /// pairs, 16 `i8` scales, then `d` (f16).
 pub const BLOCK_BYTES: usize = BLOCK / 2 + BLOCK / 4 + BLOCK / 16 + 2;
 
-pub use crate::q4_k::{AVX2_MIN_ROWS, vectorised};
+pub use crate::q4_k::vectorised;
 pub use crate::quad::quads;
 
 /// Calls `out(i, j, x_i · w_j)` for every input row `i` and the weight rows

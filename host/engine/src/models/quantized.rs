@@ -9,10 +9,9 @@
 //!   bit candle's `QMatMul`: for Q8_0 on x86-64, whose float order those
 //!   kernels keep; for Q4_1 everywhere (candle's Q4_1 product is scalar
 //!   code, whose order the kernels keep). Tested below.
-//! - Q4_K and Q6_K, where the CPU has the kernels' vector path: with
-//!   AVX-512 VNNI for any number of rows, prompts of a model too large for
-//!   dense copies (Qwen2.5 1.5B) as well as decoding; with AVX2 only for
-//!   prompts ([`lem_kernels::q4_k::vectorised`]). The input rows are taken in
+//! - Q4_K and Q6_K, for any number of rows, where the CPU has the kernels'
+//!   vector path (AVX-512 VNNI or AVX2): prompts of a model too large for
+//!   dense copies (Qwen2.5 1.5B) as well as decoding. The input rows are taken in
 //!   tiles of [`ROW_TILE`], so a tile's quantized input stays in cache while
 //!   each weight quad streams past it once. These agree with candle's
 //!   product within rounding (the integer sums are the same; the float
@@ -55,7 +54,7 @@ pub fn supports(w: &QTensor, rows: usize) -> bool {
     }
     let block = match w.dtype() {
         GgmlDType::Q8_0 | GgmlDType::Q4_1 if rows < DECODE_ROWS => q8_0::BLOCK,
-        GgmlDType::Q4K | GgmlDType::Q6K if q4_k::vectorised(kernel(), rows) => q8_k::BLOCK,
+        GgmlDType::Q4K | GgmlDType::Q6K if q4_k::vectorised(kernel()) => q8_k::BLOCK,
         _ => return false,
     };
     w.shape()
@@ -217,14 +216,14 @@ mod tests {
                 (2, 64, 4864),
             ] {
                 let w = quantized(n, k, dtype);
-                assert_eq!(supports(&w, m), q4_k::vectorised(kernel(), m));
+                assert_eq!(supports(&w, m), q4_k::vectorised(kernel()));
                 let x = seeded_matrix(m, k, 5 + m as u64);
                 let theirs = QMatMul::from_arc(w.clone()).unwrap().forward(&x).unwrap();
                 let theirs = theirs.to_vec2::<f32>().unwrap();
-                // Every kernel the engine would take here (on an AVX-512
-                // CPU the AVX2 one too, for prompts), not only this CPU's best.
+                // Every kernel the engine would take on some CPU (on an
+                // AVX-512 one the AVX2 one too), not only this CPU's best.
                 for kernel in Kernel::available() {
-                    if !q4_k::vectorised(kernel, m) {
+                    if !q4_k::vectorised(kernel) {
                         continue;
                     }
                     let ours = matmul_with(&x, &w, kernel).unwrap();

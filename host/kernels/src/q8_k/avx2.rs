@@ -11,10 +11,9 @@
 //! instructions per 32 values and pair of rows), and the format's float
 //! steps ([`Format::add`]) run once per block and input row for all four
 //! weight rows, lane by lane in the scalar kernel's order, so every result
-//! is the scalar kernel's bits. Unpacking a block is
-//! shared by a tile's rows; for the one row of a decoded token it costs more
-//! than candle's product, so the engine takes this path for prompts only
-//! ([`crate::q4_k::vectorised`]).
+//! is the scalar kernel's bits. A block is unpacked once for all the input
+//! rows of a call: a prompt's tile shares it, and for the one row of a
+//! decoded token it still beats candle's product.
 
 use super::{Block, Input, KQuant};
 use std::arch::x86_64::*;
@@ -120,12 +119,12 @@ fn ints<const G: usize>(u: &Unpacked, x: [&Block; G]) -> [[__m256i; 4]; G] {
         let xv: [__m256i; G] = std::array::from_fn(|g| unsafe {
             _mm256_load_si256(x[g].qs.as_ptr().add(32 * run) as *const __m256i)
         });
-        for r in 0..4 {
-            let (q, s) = (u.q[r][run], u.s[r][run]);
-            for g in 0..G {
+        for (r, (q, s)) in u.q.iter().zip(&u.s).enumerate() {
+            let (q, s) = (q[run], s[run]);
+            for (acc, &xv) in acc.iter_mut().zip(&xv) {
                 // At most 2·63·127 per i16 (no saturation), then exact i32.
-                let p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xv[g]), s);
-                acc[g][r] = _mm256_add_epi32(acc[g][r], p);
+                let p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xv), s);
+                acc[r] = _mm256_add_epi32(acc[r], p);
             }
         }
     }
