@@ -14,6 +14,7 @@ fn measures_keeps_and_is_then_used() {
         .args(["bench", "kernels", "--threads", "1", "--json"])
         .env("LEM_HOME", home.path())
         .env_remove("LEM_PREFETCH_BYTES")
+        .env_remove("LEM_KERNEL")
         .output()
         .expect("run lem");
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -31,6 +31,10 @@ pub struct Calibration {
     pub prefetch_bytes: usize,
     /// Bytes of the synthetic weight each round streamed.
     pub weight_bytes: usize,
+    /// Rounds; each distance's rate is its rounds' median (0 in a file
+    /// kept before this was).
+    #[serde(default)]
+    pub rounds: usize,
     /// Every distance's rate.
     pub measured: Vec<Measured>,
 }
@@ -134,6 +138,7 @@ pub fn calibrate(kernel: Kernel, threads: usize) -> Calibration {
         threads: plan.threads,
         prefetch_bytes: tune::choose(&rates),
         weight_bytes: plan.weight_bytes,
+        rounds: plan.rounds,
         measured: rates
             .iter()
             .map(|r| Measured {
@@ -166,14 +171,15 @@ pub fn cache_path(home: &Path, kernel: Kernel, threads: usize) -> PathBuf {
 /// Writes `calibration` to `path` whole or not at all (a temporary file
 /// renamed into place), so a reader never sees half a file.
 pub fn write(path: &Path, calibration: &Calibration) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.{}", std::process::id(), unique()));
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
     let json = serde_json::to_string_pretty(calibration).map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, json + "\n")?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    let mut file = lem_core::jsonl::AtomicFile::create(path)?;
+    file.write_all(json.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.commit()
 }
 
 /// The calibration kept at `path`: `None` if there is none, an error saying
@@ -204,13 +210,6 @@ fn cpu_name() -> String {
     lem_kernels::cpu_model().unwrap_or_else(|| "unknown CPU".to_string())
 }
 
-/// A number no other write of this process uses.
-fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +221,7 @@ mod tests {
             threads,
             prefetch_bytes: bytes,
             weight_bytes: 1 << 28,
+            rounds: 3,
             measured: vec![Measured {
                 prefetch_bytes: bytes,
                 gb_s: 10.0,

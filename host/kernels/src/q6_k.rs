@@ -208,6 +208,7 @@ mod avx2 {
             // Values 128h + 64c + 32k + l: the low (c = 0) or high (c = 1)
             // nibble of byte 64h + 32k + l, with bits 4c + 2k of byte
             // 128 + 32h + l above it (`value`'s layout).
+            // SAFETY (the loads): within the block's 210 bytes.
             for h in 0..2 {
                 let high = unsafe { _mm256_loadu_si256(p.add(128 + 32 * h) as *const __m256i) };
                 for k in 0..2 {
@@ -227,6 +228,7 @@ mod avx2 {
             }
             // The sixteen scales times −32 (at most 4096), against `bsum16`:
             // the values' offset of 32, taken out of the integer sum.
+            // SAFETY: the sixteen scale bytes, 192..208 of the block.
             let scales = unsafe { _mm_loadu_si128(p.add(192) as *const __m128i) };
             u.coef[r] = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(scales), _mm256_set1_epi16(-32));
             u.d[r] = f16::from_le_bytes([block[208], block[209]]).to_f32();

@@ -149,6 +149,23 @@ fn quantize(x: &[f32]) -> Block {
     block
 }
 
+/// Block `b` of each of the four rows of a quad in format `F`, after asking
+/// for the bytes `ahead` past it (every cache line a block spans): where
+/// both x86 drivers start each block.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn block_at<F: KQuant>(w: [&[u8]; 4], b: usize, ahead: usize) -> [*const u8; 4] {
+    w.map(|w| {
+        let at = w.as_ptr().wrapping_add(b * F::BLOCK_BYTES);
+        if ahead != 0 {
+            for line in 0..F::BLOCK_BYTES.div_ceil(64) {
+                crate::q8_0::x86::prefetch(at, ahead + 64 * line);
+            }
+        }
+        at
+    })
+}
+
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2;
 
@@ -162,7 +179,7 @@ pub(crate) mod avx2;
 /// lane `4r + g` for weight row `r` and input row `g`.
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86 {
-    use super::{Block, Input, KQuant};
+    use super::{Block, Input, KQuant, block_at};
     use std::arch::x86_64::*;
 
     /// A weight quad's block, unpacked.
@@ -235,21 +252,6 @@ pub(crate) mod x86 {
                 _ => many::<F>(w, x, ahead, out),
             }
         }
-    }
-
-    /// Block `b` of each of the four rows, after asking for the bytes
-    /// `ahead` past it (every cache line a block spans).
-    #[inline(always)]
-    pub(crate) fn block_at<F: KQuant>(w: [&[u8]; 4], b: usize, ahead: usize) -> [*const u8; 4] {
-        w.map(|w| {
-            let at = w.as_ptr().wrapping_add(b * F::BLOCK_BYTES);
-            if ahead != 0 {
-                for line in 0..F::BLOCK_BYTES.div_ceil(64) {
-                    crate::q8_0::x86::prefetch(at, ahead + 64 * line);
-                }
-            }
-            at
-        })
     }
 
     #[inline]

@@ -71,27 +71,32 @@ pub const KERNEL_ENV: &str = "LEM_KERNEL";
 /// says (chosen once per process).
 pub fn kernel() -> Kernel {
     static KERNEL: OnceLock<Kernel> = OnceLock::new();
-    *KERNEL.get_or_init(|| path().with_prefetch(prefetch().prefetch_bytes))
+    *KERNEL.get_or_init(|| chosen_kernel().with_prefetch(prefetch().prefetch_bytes))
 }
 
-/// [`KERNEL_ENV`]'s kernel, else the fastest.
-fn path() -> Kernel {
-    let Ok(name) = std::env::var(KERNEL_ENV) else {
-        return Kernel::best();
-    };
-    let available = Kernel::available();
-    match available.iter().find(|k| k.name() == name) {
-        Some(&k) => k,
-        None => {
-            let names: Vec<_> = available.iter().map(|k| k.name()).collect();
-            tracing::warn!(
-                "{KERNEL_ENV}={name:?} is not a kernel this CPU has ({}); using {}",
-                names.join(", "),
-                Kernel::best().name()
-            );
-            Kernel::best()
+/// The kernel this process runs, whatever its prefetch distance:
+/// [`KERNEL_ENV`]'s, else the fastest (chosen once per process, so a bad
+/// name is warned of once).
+pub fn chosen_kernel() -> Kernel {
+    static CHOSEN: OnceLock<Kernel> = OnceLock::new();
+    *CHOSEN.get_or_init(|| {
+        let Ok(name) = std::env::var(KERNEL_ENV) else {
+            return Kernel::best();
+        };
+        let available = Kernel::available();
+        match available.iter().find(|k| k.name() == name) {
+            Some(&k) => k,
+            None => {
+                let names: Vec<_> = available.iter().map(|k| k.name()).collect();
+                tracing::warn!(
+                    "{KERNEL_ENV}={name:?} is not a kernel this CPU has ({}); using {}",
+                    names.join(", "),
+                    Kernel::best().name()
+                );
+                Kernel::best()
+            }
         }
-    }
+    })
 }
 
 /// How far ahead [`kernel`] prefetches the weight on this CPU and this
@@ -101,7 +106,7 @@ pub fn prefetch() -> &'static tuning::Choice {
     static CHOICE: OnceLock<tuning::Choice> = OnceLock::new();
     CHOICE.get_or_init(|| {
         let threads = candle_core::utils::get_num_threads();
-        tuning::prefetch(path(), threads, &lem_core::lem_home())
+        tuning::prefetch(chosen_kernel(), threads, &lem_core::lem_home())
     })
 }
 

@@ -15,7 +15,7 @@
 //! rows of a call: a prompt's tile shares it, and for the one row of a
 //! decoded token it still beats candle's product.
 
-use super::{Block, Input, KQuant};
+use super::{Block, Input, KQuant, block_at};
 use std::arch::x86_64::*;
 
 /// A weight quad's block, unpacked.
@@ -77,7 +77,7 @@ pub unsafe fn quad<F: KQuant>(
     // SAFETY: row i < rows, block b < blocks: within `x.blocks`.
     let block = |i: usize, b: usize| unsafe { &*xs.add(i * blocks + b) };
     for b in 0..blocks {
-        let at = super::x86::block_at::<F>(w, b, ahead);
+        let at = block_at::<F>(w, b, ahead);
         for (r, &p) in at.iter().enumerate() {
             // SAFETY: block b of each row (the caller's promise).
             unsafe { F::Avx2::unpack(p, r, &mut u) };

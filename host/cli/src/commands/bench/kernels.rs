@@ -4,7 +4,6 @@
 
 use anyhow::{Context, Result};
 use lem_engine::tuning;
-use lem_kernels::q8_0::Kernel;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -20,7 +19,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let threads = crate::threads::count();
-    let kernel = Kernel::best();
+    // The kernel the engine runs (`LEM_KERNEL`'s, else the fastest), so the
+    // calibration kept is the one it reads.
+    let kernel = lem_engine::models::quantized::chosen_kernel();
     let calibration = tuning::calibrate(kernel, threads);
     let path = tuning::cache_path(&lem_core::lem_home(), kernel, threads);
     tuning::write(&path, &calibration)
@@ -37,7 +38,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         calibration.cpu,
         calibration.kernel,
         calibration.weight_bytes >> 20,
-        lem_kernels::tune::Plan::for_this_machine(threads).rounds,
+        calibration.rounds,
     );
     for m in &calibration.measured {
         let distance = match m.prefetch_bytes {
